@@ -1,0 +1,124 @@
+#pragma once
+/// \file
+/// The `policy` concept: a type with `execute(next, ctx)` (and, for the coroutine driver,
+/// `async_execute(next, ctx)`), where `next(ctx)` runs everything inside the policy.
+///
+/// ```cpp
+/// struct log_attempts {
+///     template <class Next>
+///     bulwark::next_result_t<Next> execute(Next&& next, bulwark::context& ctx) {
+///         std::printf("attempt %u\n", ctx.attempt());
+///         return next(ctx);
+///     }
+/// };
+/// ```
+
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/outcome.hpp>
+#include <bulwark/core/task.hpp>
+
+#include <concepts>
+#include <functional>
+#include <type_traits>
+
+namespace bulwark {
+
+/// The outcome type that `next(ctx)` returns inside a policy's `execute`.
+template <class Next>
+using next_result_t = std::remove_cvref_t<std::invoke_result_t<Next&, context&>>;
+
+/// What a policy is, for composition checks (`pipeline` rejects certain misuse at compile time).
+/// A policy declares it as `static constexpr bulwark::policy_kind kind = ...;` (default `other`).
+enum class policy_kind {
+    other,
+    total_timeout,   ///< one deadline over all attempts: outside retry/hedge
+    attempt_timeout, ///< a deadline per attempt: inside retry/hedge
+    retry,
+    hedge,
+    circuit_breaker,
+    bulkhead,
+    rate_limiter,
+    fallback,
+    balance,
+};
+
+namespace detail {
+
+/// Stands for "whatever the operation returns" when a policy is checked without an operation.
+struct archetype_result {
+    archetype_result() = default;
+    template <class T>
+    explicit archetype_result(T&&) {}
+};
+
+struct next_archetype {
+    outcome<archetype_result> operator()(context&) const;
+};
+
+struct async_next_archetype {
+    task<outcome<archetype_result>> operator()(context&) const;
+};
+
+template <class P>
+struct unwrap_policy {
+    using type = P;
+};
+template <class P>
+struct unwrap_policy<std::reference_wrapper<P>> {
+    using type = P;
+};
+
+template <class P>
+constexpr policy_kind kind_of() noexcept {
+    if constexpr (requires { P::kind; })
+        return P::kind;
+    else
+        return policy_kind::other;
+}
+
+} // namespace detail
+
+/// The policy type behind `P` (`std::reference_wrapper<P>` shares one policy between pipelines).
+template <class P>
+using policy_type_t = typename detail::unwrap_policy<std::remove_cvref_t<P>>::type;
+
+/// The declared kind of a policy (see `policy_kind`).
+template <class P>
+inline constexpr policy_kind policy_kind_v = detail::kind_of<policy_type_t<P>>();
+
+/// Part of `policy`: `p.execute(next, ctx)` returns what `next(ctx)` returns.
+template <class P>
+concept has_execute = requires(policy_type_t<P>& p, detail::next_archetype& next, context& ctx) {
+    { p.execute(next, ctx) } -> std::same_as<outcome<detail::archetype_result>>;
+};
+
+/// Part of `async_policy`: `co_await p.async_execute(next, ctx)` where `next(ctx)` returns a task.
+template <class P>
+concept has_async_execute =
+    requires(policy_type_t<P>& p, detail::async_next_archetype& next, context& ctx) {
+        { p.async_execute(next, ctx) } -> std::same_as<task<outcome<detail::archetype_result>>>;
+    };
+
+/// A policy for the synchronous driver.
+template <class P>
+concept policy = std::is_object_v<std::remove_reference_t<P>> && has_execute<P>;
+
+/// A policy for both drivers.
+template <class P>
+concept async_policy = policy<P> && has_async_execute<P>;
+
+/// A policy that does nothing: the identity of composition (and a template for your own).
+struct pass_through {
+    template <class Next>
+    next_result_t<Next> execute(Next&& next, context& ctx) {
+        return next(ctx);
+    }
+    template <class Next>
+    next_result_t<Next> async_execute(Next&& next, context& ctx) {
+        return next(ctx);
+    }
+};
+
+static_assert(async_policy<pass_through>);
+
+} // namespace bulwark

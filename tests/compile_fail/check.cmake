@@ -1,0 +1,15 @@
+# Compiles SRC, which must fail, and checks that the diagnostic matches its `// expect: <regex>`.
+file(STRINGS ${SRC} _expect REGEX "^// expect: ")
+if(NOT _expect)
+  message(FATAL_ERROR "${SRC}: no `// expect: <regex>` line")
+endif()
+string(REGEX REPLACE "^// expect: " "" _expect "${_expect}")
+execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE} ${SRC}
+                RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
+if(_rc EQUAL 0)
+  message(FATAL_ERROR "${SRC} compiled, but it must not")
+endif()
+if(NOT "${_out}${_err}" MATCHES "${_expect}")
+  message(FATAL_ERROR "${SRC} failed without the expected message `${_expect}`:\n${_err}")
+endif()
+message(STATUS "failed as expected: ${_expect}")
