@@ -54,12 +54,12 @@ struct reject_all {
     }
 };
 
-#define BULWARK_TEST_EMPTY_POLICY(name)                                                     \
-    struct name {                                                                           \
-        template <class Next>                                                               \
-        bulwark::next_result_t<Next> execute(Next&& next, bulwark::context& ctx) {          \
-            return next(ctx);                                                               \
-        }                                                                                   \
+#define BULWARK_TEST_EMPTY_POLICY(name)                                                            \
+    struct name {                                                                                  \
+        template <class Next>                                                                      \
+        bulwark::next_result_t<Next> execute(Next&& next, bulwark::context& ctx) {                 \
+            return next(ctx);                                                                      \
+        }                                                                                          \
     }
 BULWARK_TEST_EMPTY_POLICY(empty_a);
 BULWARK_TEST_EMPTY_POLICY(empty_b);
@@ -92,7 +92,8 @@ TEST_CASE("pipeline passes the context down and accepts op() and op(ctx)", "[pip
     bulwark::pipeline p{bulwark::pass_through{}};
     bulwark::context ctx;
     ctx.headers().set(bulwark::header::correlation_id, "c-1");
-    auto seen = p.execute([](bulwark::context& c) { return std::string{*c.headers().get("Correlation-ID")}; }, ctx);
+    auto seen = p.execute(
+        [](bulwark::context& c) { return std::string{*c.headers().get("Correlation-ID")}; }, ctx);
     CHECK(seen == "c-1");
     CHECK(p.execute([] { return 3; }) == 3);
     p.execute([] {}); // void operations
@@ -173,7 +174,8 @@ TEST_CASE("the success path allocates nothing", "[pipeline][alloc]") {
 }
 
 TEST_CASE("composition rules are checked when kinds depend on settings", "[pipeline]") {
-    CHECK_NOTHROW(bulwark::pipeline{runtime_timeout{{}, true}, my_retry{}, runtime_timeout{{}, false}});
+    CHECK_NOTHROW(
+        bulwark::pipeline{runtime_timeout{{}, true}, my_retry{}, runtime_timeout{{}, false}});
     CHECK_THROWS_WITH(bulwark::pipeline(runtime_timeout{{}, true}, runtime_timeout{{}, true}),
                       Catch::Contains("two total timeouts"));
     CHECK_THROWS_WITH(bulwark::pipeline(runtime_timeout{{}, false}, my_retry{}),

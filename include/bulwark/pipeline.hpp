@@ -68,8 +68,8 @@ struct op_traits {
             return std::type_identity<raw>{};
     }
     /// The operation's value type: what `execute` returns (outcome<X> and task<X> unwrapped).
-    using result = typename strip_outcome<
-        std::remove_cvref_t<typename decltype(awaited_type())::type>>::type;
+    using result =
+        typename strip_outcome<std::remove_cvref_t<typename decltype(awaited_type())::type>>::type;
 };
 
 template <class Op>
@@ -79,6 +79,11 @@ decltype(auto) call_op(Op& op, context& ctx) {
     else
         return op();
 }
+
+template <class Op>
+inline constexpr bool sync_op_ok = op_traits<Op>::valid && !op_traits<Op>::returns_task;
+template <class Op>
+inline constexpr bool async_op_ok = op_traits<Op>::valid&& op_traits<Op>::returns_task;
 
 template <class Op>
 constexpr void check_sync_op() {
@@ -125,7 +130,12 @@ constexpr bool check_policy() {
 }
 
 /// A composition mistake that the kinds of the policies reveal.
-enum class composition_error { none, two_total_timeouts, attempt_timeout_outside, total_timeout_inside };
+enum class composition_error {
+    none,
+    two_total_timeouts,
+    attempt_timeout_outside,
+    total_timeout_inside
+};
 
 inline constexpr const char* composition_messages[] = {
     "",
@@ -224,13 +234,10 @@ class pipeline {
 public:
     static constexpr std::size_t size = sizeof...(P);
 
-    constexpr pipeline()
-        requires(std::is_default_constructible_v<P> && ...)
-    = default;
+    constexpr pipeline() requires(std::is_default_constructible_v<P>&&...) = default;
     /// Takes the policies, outermost first. Throws `invalid_argument_error` for a composition
     /// that is wrong given the policies' settings (e.g. two total timeouts).
-    constexpr explicit pipeline(P... policies)
-        requires(sizeof...(P) > 0)
+    constexpr explicit pipeline(P... policies) requires(sizeof...(P) > 0)
         : policies_(std::move(policies)...) {
         check_runtime(std::index_sequence_for<P...>{});
     }
@@ -242,9 +249,11 @@ public:
         return execute(std::forward<Op>(op), ctx);
     }
     template <class Op>
-    auto execute(Op&& op, context& ctx) -> typename detail::op_traits<std::remove_cvref_t<Op>>::result {
+    auto execute(Op&& op, context& ctx) ->
+        typename detail::op_traits<std::remove_cvref_t<Op>>::result {
         detail::check_sync_op<std::remove_cvref_t<Op>>();
-        return run<0>(op, ctx).value();
+        if constexpr (detail::sync_op_ok<std::remove_cvref_t<Op>>)
+            return run<0>(op, ctx).value();
     }
 
     /// Runs `op` through the policies; returns its outcome (never throws for the operation).
@@ -258,7 +267,10 @@ public:
     auto try_execute(Op&& op, context& ctx)
         -> outcome<typename detail::op_traits<std::remove_cvref_t<Op>>::result> {
         detail::check_sync_op<std::remove_cvref_t<Op>>();
-        return run<0>(op, ctx);
+        if constexpr (detail::sync_op_ok<std::remove_cvref_t<Op>>)
+            return run<0>(op, ctx);
+        else
+            return {};
     }
 
     /// The coroutine driver: `co_await pipeline.async_execute(op)` where `op` returns a task.
@@ -267,20 +279,27 @@ public:
     auto async_execute(Op op) -> task<typename detail::op_traits<Op>::result> {
         detail::check_async_op<Op>();
         context ctx;
-        auto o = co_await run_async<0>(op, ctx);
-        co_return std::move(o).value();
+        if constexpr (detail::async_op_ok<Op>) {
+            auto o = co_await run_async<0>(op, ctx);
+            co_return std::move(o).value();
+        }
     }
     template <class Op>
     auto async_execute(Op op, context& ctx) -> task<typename detail::op_traits<Op>::result> {
         detail::check_async_op<Op>();
-        auto o = co_await run_async<0>(op, ctx);
-        co_return std::move(o).value();
+        if constexpr (detail::async_op_ok<Op>) {
+            auto o = co_await run_async<0>(op, ctx);
+            co_return std::move(o).value();
+        }
     }
     template <class Op>
     auto async_try_execute(Op op, context& ctx)
         -> task<outcome<typename detail::op_traits<Op>::result>> {
         detail::check_async_op<Op>();
-        co_return co_await run_async<0>(op, ctx);
+        if constexpr (detail::async_op_ok<Op>)
+            co_return co_await run_async<0>(op, ctx);
+        else
+            co_return {};
     }
 
     /// The I-th policy (to read a breaker's state, say).
@@ -305,10 +324,12 @@ private:
         if constexpr (I == sizeof...(P)) {
             return capture([&op](context& c) -> decltype(auto) { return detail::call_op(op, c); },
                            ctx);
-        } else {
+        } else if constexpr (has_execute<decltype(boost::hana::at_c<I>(policies_))>) {
             return detail::unwrap(boost::hana::at_c<I>(policies_))
                 .execute([this, &op](context& c) -> outcome<R> { return this->run<I + 1>(op, c); },
                          ctx);
+        } else {
+            return outcome<R>{errc::rejected}; // unreachable: check_policy already failed
         }
     }
 
@@ -324,7 +345,10 @@ private:
             static_assert(has_async_execute<policy_t>,
                           "bulwark::pipeline::async_execute: a policy of this pipeline has no "
                           "async_execute(next, ctx); give it one, or use execute()");
-            return run_async_layer<I>(op, ctx);
+            if constexpr (has_async_execute<policy_t>)
+                return run_async_layer<I>(op, ctx);
+            else
+                return task<outcome<R>>{}; // unreachable: the static_assert above failed
         }
     }
     template <std::size_t I, class Op>

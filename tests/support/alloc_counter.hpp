@@ -16,7 +16,8 @@ std::size_t thread_allocations() noexcept;
 /// Counts the allocations of this thread within its lifetime.
 class alloc_scope {
 public:
-    alloc_scope() noexcept : start_(thread_allocations()) {}
+    alloc_scope() noexcept
+        : start_(thread_allocations()) {}
     std::size_t count() const noexcept { return thread_allocations() - start_; }
 
 private:

@@ -21,19 +21,21 @@ namespace bulwark::test {
 /// The exception a scripted_op throws on a failing call.
 struct scripted_failure : std::runtime_error {
     int call;
-    explicit scripted_failure(int c) : std::runtime_error("scripted failure"), call(c) {}
+    explicit scripted_failure(int c)
+        : std::runtime_error("scripted failure")
+        , call(c) {}
 };
 
 struct scripted_op {
     enum class how { throw_exception, return_error };
 
-    std::set<int> fail_on{};              ///< call numbers (1-based) that fail
-    int value = 42;                       ///< returned on success
-    how failure = how::throw_exception;   ///< how a failing call fails
-    errc error = errc::transport_error;   ///< the code when failure == return_error
-    std::optional<manual_clock> clock{};  ///< when set, each call takes `latency` of its time
-    duration latency{};                   ///< simulated time per call (needs `clock`)
-    bool fail_all = false;                ///< every call fails
+    std::set<int> fail_on{};             ///< call numbers (1-based) that fail
+    int value = 42;                      ///< returned on success
+    how failure = how::throw_exception;  ///< how a failing call fails
+    errc error = errc::transport_error;  ///< the code when failure == return_error
+    std::optional<manual_clock> clock{}; ///< when set, each call takes `latency` of its time
+    duration latency{};                  ///< simulated time per call (needs `clock`)
+    bool fail_all = false;               ///< every call fails
 
     int calls = 0;
     std::vector<std::uint32_t> attempts_seen{};

@@ -38,12 +38,14 @@ public:
     /// How many tried endpoints a context remembers (the most recent ones).
     static constexpr std::size_t tried_capacity = 8;
 
-    context() noexcept = default;
+    context() noexcept {} // user-provided: `context ctx{}` must not zero the inline buffers
     /// A context whose call is cancelled when `caller` is stopped.
-    explicit context(std::stop_token caller) noexcept : caller_(std::move(caller)) {}
+    explicit context(std::stop_token caller) noexcept
+        : caller_(std::move(caller)) {}
     /// A context with a deadline.
     explicit context(time_point deadline, std::stop_token caller = {}) noexcept
-        : deadline_(deadline), caller_(std::move(caller)) {}
+        : deadline_(deadline)
+        , caller_(std::move(caller)) {}
 
     /// A child context for one branch of a call (a hedged attempt, a saga step): same deadline,
     /// headers, attempt, hash key and user data; cancelled when `parent` is cancelled, and
@@ -178,7 +180,7 @@ private:
     std::array<const bulwark::endpoint*, tried_capacity> tried_{};
     std::size_t tried_count_ = 0;
     std::optional<std::uint64_t> hash_key_{};
-    header_map headers_{};
+    header_map headers_;
     void* user_ = nullptr;
     const void* user_type_ = nullptr;
 };
@@ -186,7 +188,9 @@ private:
 /// Tightens a context's deadline for a scope and restores it after (per-attempt timeouts).
 class scoped_deadline {
 public:
-    scoped_deadline(context& ctx, time_point t) noexcept : ctx_(ctx), saved_(ctx.tighten_deadline(t)) {}
+    scoped_deadline(context& ctx, time_point t) noexcept
+        : ctx_(ctx)
+        , saved_(ctx.tighten_deadline(t)) {}
     ~scoped_deadline() { ctx_.restore_deadline(saved_); }
     scoped_deadline(const scoped_deadline&) = delete;
     scoped_deadline& operator=(const scoped_deadline&) = delete;

@@ -39,22 +39,38 @@ inline const std::error_category& error_category() noexcept {
         const char* name() const noexcept override { return "bulwark"; }
         std::string message(int c) const override {
             switch (static_cast<errc>(c)) {
-            case errc::exception: return "the operation threw an exception";
-            case errc::timeout: return "timed out";
-            case errc::cancelled: return "cancelled";
-            case errc::circuit_open: return "circuit breaker is open";
-            case errc::bulkhead_full: return "bulkhead is full";
-            case errc::rate_limited: return "rate limited";
-            case errc::retry_budget_exhausted: return "retry budget exhausted";
-            case errc::no_endpoint: return "no endpoint available";
-            case errc::no_responders: return "no responders";
-            case errc::queue_full: return "queue is full";
-            case errc::channel_closed: return "channel is closed";
-            case errc::invalid_subject: return "invalid subject";
-            case errc::invalid_argument: return "invalid argument";
-            case errc::decode_error: return "malformed message";
-            case errc::transport_error: return "transport error";
-            case errc::rejected: return "rejected";
+            case errc::exception:
+                return "the operation threw an exception";
+            case errc::timeout:
+                return "timed out";
+            case errc::cancelled:
+                return "cancelled";
+            case errc::circuit_open:
+                return "circuit breaker is open";
+            case errc::bulkhead_full:
+                return "bulkhead is full";
+            case errc::rate_limited:
+                return "rate limited";
+            case errc::retry_budget_exhausted:
+                return "retry budget exhausted";
+            case errc::no_endpoint:
+                return "no endpoint available";
+            case errc::no_responders:
+                return "no responders";
+            case errc::queue_full:
+                return "queue is full";
+            case errc::channel_closed:
+                return "channel is closed";
+            case errc::invalid_subject:
+                return "invalid subject";
+            case errc::invalid_argument:
+                return "invalid argument";
+            case errc::decode_error:
+                return "malformed message";
+            case errc::transport_error:
+                return "transport error";
+            case errc::rejected:
+                return "rejected";
             }
             return "unknown bulwark error";
         }
@@ -72,9 +88,11 @@ inline std::error_code make_error_code(errc e) noexcept {
 class resilience_error : public std::system_error {
 public:
     explicit resilience_error(errc code, duration retry_after = duration::zero())
-        : std::system_error(make_error_code(code)), retry_after_(retry_after) {}
+        : std::system_error(make_error_code(code))
+        , retry_after_(retry_after) {}
     resilience_error(errc code, const std::string& what, duration retry_after = duration::zero())
-        : std::system_error(make_error_code(code), what), retry_after_(retry_after) {}
+        : std::system_error(make_error_code(code), what)
+        , retry_after_(retry_after) {}
 
     errc kind() const noexcept { return static_cast<errc>(code().value()); }
     /// How long the rejecting policy expects the condition to last (0 when unknown).

@@ -35,8 +35,10 @@ public:
     static constexpr std::size_t inline_entries = 8;
     static constexpr std::size_t inline_bytes = 256;
 
-    header_map() noexcept = default;
-    header_map(const header_map& o) { o.for_each([this](auto k, auto v) { set(k, v); }); }
+    header_map() noexcept {} // user-provided: value-initialization must not zero the buffer
+    header_map(const header_map& o) {
+        o.for_each([this](auto k, auto v) { set(k, v); });
+    }
     header_map& operator=(const header_map& o) {
         if (this != &o) {
             clear();
@@ -210,7 +212,7 @@ private:
     }
 
     std::array<entry, inline_entries> entries_{};
-    std::array<char, inline_bytes> buf_;
+    std::array<char, inline_bytes> buf_; // uninitialized until written: only [0, used_) is read
     std::size_t count_ = 0;
     std::size_t used_ = 0;
     std::vector<std::pair<std::string, std::string>> heap_;

@@ -34,25 +34,21 @@ public:
     using value_type = R;
 
     /// A value-initialized `R` (or the void success).
-    outcome()
-        requires std::is_default_constructible_v<stored>
+    outcome() requires std::is_default_constructible_v<stored>
     = default;
     template <class U = stored>
-        requires(!std::is_void_v<R> && std::constructible_from<stored, U &&> &&
-                 !std::same_as<std::remove_cvref_t<U>, outcome> &&
-                 !std::same_as<std::remove_cvref_t<U>, failure>)
-    outcome(U&& value) noexcept(std::is_nothrow_constructible_v<stored, U&&>)
+    requires(!std::is_void_v<R> && std::constructible_from<stored, U&&> &&
+             !std::same_as<std::remove_cvref_t<U>, outcome> &&
+             !std::same_as<std::remove_cvref_t<U>, failure>) outcome(U&& value)
+    noexcept(std::is_nothrow_constructible_v<stored, U&&>)
         : v_(std::in_place_index<0>, std::forward<U>(value)) {}
-    outcome(failure f) noexcept : v_(std::in_place_index<1>, std::move(f)) {}
+    outcome(failure f) noexcept
+        : v_(std::in_place_index<1>, std::move(f)) {}
     outcome(errc code, duration retry_after = duration::zero()) noexcept
         : v_(std::in_place_index<1>, failure{code, {}, retry_after}) {}
 
     /// The success of an `outcome<void>`.
-    static outcome success() noexcept
-        requires std::is_void_v<R>
-    {
-        return outcome{};
-    }
+    static outcome success() noexcept requires std::is_void_v<R> { return outcome{}; }
     /// Captures the exception being handled (call inside a `catch`).
     static outcome current_exception() noexcept { return outcome{failure::current_exception()}; }
 
@@ -84,18 +80,13 @@ public:
     }
 
     template <class Self = outcome>
-        requires(!std::is_void_v<R>)
-    const stored& operator*() const& noexcept {
+    requires(!std::is_void_v<R>) const stored& operator*() const& noexcept {
         return *std::get_if<0>(&v_);
     }
     template <class Self = outcome>
-        requires(!std::is_void_v<R>)
-    stored& operator*() & noexcept {
-        return *std::get_if<0>(&v_);
-    }
+    requires(!std::is_void_v<R>) stored& operator*() & noexcept { return *std::get_if<0>(&v_); }
     template <class Self = outcome>
-        requires(!std::is_void_v<R>)
-    const stored* operator->() const noexcept {
+    requires(!std::is_void_v<R>) const stored* operator->() const noexcept {
         return std::get_if<0>(&v_);
     }
 

@@ -94,10 +94,10 @@ concept has_execute = requires(policy_type_t<P>& p, detail::next_archetype& next
 
 /// Part of `async_policy`: `co_await p.async_execute(next, ctx)` where `next(ctx)` returns a task.
 template <class P>
-concept has_async_execute =
-    requires(policy_type_t<P>& p, detail::async_next_archetype& next, context& ctx) {
-        { p.async_execute(next, ctx) } -> std::same_as<task<outcome<detail::archetype_result>>>;
-    };
+concept has_async_execute = requires(policy_type_t<P>& p, detail::async_next_archetype& next,
+                                     context& ctx) {
+    { p.async_execute(next, ctx) } -> std::same_as<task<outcome<detail::archetype_result>>>;
+};
 
 /// A policy for the synchronous driver.
 template <class P>

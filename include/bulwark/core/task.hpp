@@ -44,7 +44,7 @@ struct task_promise : task_promise_base {
     task<T> get_return_object() noexcept;
 
     template <class U = T>
-        requires std::convertible_to<U&&, T>
+    requires std::convertible_to<U&&, T>
     void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
         result.template emplace<1>(std::forward<U>(value));
     }
@@ -85,8 +85,10 @@ public:
     using handle_type = std::coroutine_handle<promise_type>;
 
     task() noexcept = default;
-    explicit task(handle_type h) noexcept : h_(h) {}
-    task(task&& other) noexcept : h_(std::exchange(other.h_, {})) {}
+    explicit task(handle_type h) noexcept
+        : h_(h) {}
+    task(task&& other) noexcept
+        : h_(std::exchange(other.h_, {})) {}
     task& operator=(task&& other) noexcept {
         if (this != &other) {
             reset();
@@ -143,7 +145,8 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 template <class T>
 class [[nodiscard]] spawned {
 public:
-    explicit spawned(task<T> t) : task_(std::move(t)) {
+    explicit spawned(task<T> t)
+        : task_(std::move(t)) {
         if (task_.valid())
             task_.handle().resume();
     }

@@ -117,10 +117,14 @@ private:
 class sleep_awaiter : private timer_node {
 public:
     sleep_awaiter(clock_service* svc, duration d, std::stop_token st) noexcept
-        : svc_(svc), delay_(d), stop_(std::move(st)) {}
+        : svc_(svc)
+        , delay_(d)
+        , stop_(std::move(st)) {}
     sleep_awaiter(sleep_awaiter&&) = delete;
 
-    bool await_ready() const noexcept { return delay_ <= duration::zero() || stop_.stop_requested(); }
+    bool await_ready() const noexcept {
+        return delay_ <= duration::zero() || stop_.stop_requested();
+    }
 
     void await_suspend(std::coroutine_handle<> h) {
         waiter_ = h;
@@ -245,7 +249,8 @@ class manual_clock {
     class state;
 
 public:
-    manual_clock() : state_(std::make_shared<state>()) {}
+    manual_clock()
+        : state_(std::make_shared<state>()) {}
 
     time_point now() const noexcept { return state_->now(); }
     /// Moves time forward by `d`, firing due timers in order.
@@ -330,7 +335,8 @@ private:
         void store_max(time_point t) noexcept {
             auto ticks = t.time_since_epoch().count();
             auto cur = now_.load(std::memory_order_relaxed);
-            while (cur < ticks && !now_.compare_exchange_weak(cur, ticks, std::memory_order_release))
+            while (cur < ticks &&
+                   !now_.compare_exchange_weak(cur, ticks, std::memory_order_release))
                 ;
         }
         std::atomic<duration::rep> now_{0};
@@ -353,7 +359,8 @@ class any_clock {
 public:
     any_clock() noexcept = default;
     any_clock(steady_clock) noexcept {}
-    any_clock(const manual_clock& m) : svc_(m.service()) {}
+    any_clock(const manual_clock& m)
+        : svc_(m.service()) {}
 
     time_point now() const noexcept {
         return svc_ ? svc_->now() : std::chrono::steady_clock::now();
