@@ -361,6 +361,9 @@ public:
     any_clock(steady_clock) noexcept {}
     any_clock(const manual_clock& m)
         : svc_(m.service()) {}
+    /// Any other time source with timers (e.g. `asio_scheduler::service()`).
+    explicit any_clock(std::shared_ptr<detail::clock_service> svc) noexcept
+        : svc_(std::move(svc)) {}
 
     time_point now() const noexcept {
         return svc_ ? svc_->now() : std::chrono::steady_clock::now();
@@ -372,7 +375,7 @@ public:
         return detail::sleep_awaiter{svc_ ? svc_.get() : &detail::timer_thread::instance(), d,
                                      std::move(st)};
     }
-    /// True when this reads a manual clock.
+    /// True when this reads a time source other than the real clock's shared timer thread.
     bool is_manual() const noexcept { return static_cast<bool>(svc_); }
 
 private:
