@@ -29,8 +29,10 @@ struct count_window {
 struct time_window {
     std::int64_t seconds = 60;
     constexpr time_window() noexcept = default;
-    constexpr time_window(std::int64_t s) noexcept : seconds(s) {}
-    constexpr time_window(std::chrono::seconds s) noexcept : seconds(s.count()) {}
+    constexpr time_window(std::int64_t s) noexcept
+        : seconds(s) {}
+    constexpr time_window(std::chrono::seconds s) noexcept
+        : seconds(s.count()) {}
 };
 
 /// Totals of a window at one moment: calls recorded, of which failures and slow calls.
@@ -64,7 +66,8 @@ struct alignas(64) window_totals {
 
     void apply(std::uint8_t removed, std::uint8_t added) noexcept {
         auto delta = [](std::uint8_t r, std::uint8_t a, std::uint8_t bit) {
-            return static_cast<std::int64_t>((a & bit) != 0) - static_cast<std::int64_t>((r & bit) != 0);
+            return static_cast<std::int64_t>((a & bit) != 0) -
+                   static_cast<std::int64_t>((r & bit) != 0);
         };
         if (auto d = delta(removed, added, call_bit))
             calls.fetch_add(d, std::memory_order_relaxed);
@@ -75,17 +78,13 @@ struct alignas(64) window_totals {
     }
     /// Consistent up to records in flight; clamped so a reader never sees a negative count.
     window_snapshot read() const noexcept {
-        window_snapshot s{calls.load(std::memory_order_relaxed), failures.load(std::memory_order_relaxed),
+        window_snapshot s{calls.load(std::memory_order_relaxed),
+                          failures.load(std::memory_order_relaxed),
                           slow.load(std::memory_order_relaxed)};
         s.calls = std::max<std::int64_t>(s.calls, 0);
         s.failures = std::clamp<std::int64_t>(s.failures, 0, s.calls);
         s.slow = std::clamp<std::int64_t>(s.slow, 0, s.calls);
         return s;
-    }
-    void clear() noexcept {
-        calls.store(0, std::memory_order_relaxed);
-        failures.store(0, std::memory_order_relaxed);
-        slow.store(0, std::memory_order_relaxed);
     }
 };
 
@@ -97,8 +96,10 @@ struct alignas(64) window_totals {
 class count_window_core {
 public:
     explicit count_window_core(std::int64_t size)
-        : size_(static_cast<std::uint64_t>(size)), slots_(std::make_unique<std::atomic<std::uint8_t>[]>(size_)) {
-        clear();
+        : size_(static_cast<std::uint64_t>(size))
+        , slots_(std::make_unique<std::atomic<std::uint8_t>[]>(size_)) {
+        for (std::uint64_t i = 0; i < size_; ++i)
+            slots_[i].store(0, std::memory_order_relaxed);
     }
 
     void record(std::uint8_t bits) noexcept {
@@ -114,11 +115,12 @@ public:
                totals_.slow.load(std::memory_order_relaxed) == 0;
     }
     window_snapshot snapshot() const noexcept { return totals_.read(); }
+    /// Empties the window. Each slot is exchanged and its delta subtracted, like a record, so the
+    /// totals stay equal to the slots even if a late record races with the clear.
     void clear() noexcept {
         for (std::uint64_t i = 0; i < size_; ++i)
-            slots_[i].store(0, std::memory_order_relaxed);
+            totals_.apply(slots_[i].exchange(0, std::memory_order_relaxed), 0);
         cursor_.store(0, std::memory_order_relaxed);
-        totals_.clear();
     }
     std::int64_t size() const noexcept { return static_cast<std::int64_t>(size_); }
 
@@ -139,9 +141,8 @@ private:
 class time_window_core {
 public:
     explicit time_window_core(std::int64_t seconds)
-        : n_(static_cast<std::uint64_t>(seconds)), buckets_(std::make_unique<bucket[]>(n_)) {
-        clear();
-    }
+        : n_(static_cast<std::uint64_t>(seconds))
+        , buckets_(std::make_unique<bucket[]>(n_)) {}
 
     void record(std::uint8_t bits, time_point now) noexcept {
         std::int64_t sec = advance(now);
@@ -162,15 +163,13 @@ public:
         advance(now);
         return totals_.read();
     }
+    /// Empties the window (by exchange, as `count_window_core::clear`).
     void clear() noexcept {
         for (std::uint64_t i = 0; i < n_; ++i) {
             buckets_[i].second.store(-1, std::memory_order_relaxed);
-            buckets_[i].calls.store(0, std::memory_order_relaxed);
-            buckets_[i].failures.store(0, std::memory_order_relaxed);
-            buckets_[i].slow.store(0, std::memory_order_relaxed);
+            drain(buckets_[i]);
         }
         latest_.store(-1, std::memory_order_relaxed);
-        totals_.clear();
     }
     std::int64_t seconds() const noexcept { return static_cast<std::int64_t>(n_); }
 
@@ -208,18 +207,20 @@ private:
     void evict(bucket& b, std::int64_t tag, std::int64_t sec) noexcept {
         while (tag < sec) {
             if (b.second.compare_exchange_weak(tag, sec, std::memory_order_acq_rel)) {
-                std::int64_t c = b.calls.exchange(0, std::memory_order_relaxed);
-                std::int64_t f = b.failures.exchange(0, std::memory_order_relaxed);
-                std::int64_t s = b.slow.exchange(0, std::memory_order_relaxed);
-                if (c)
-                    totals_.calls.fetch_sub(c, std::memory_order_relaxed);
-                if (f)
-                    totals_.failures.fetch_sub(f, std::memory_order_relaxed);
-                if (s)
-                    totals_.slow.fetch_sub(s, std::memory_order_relaxed);
+                drain(b);
                 return;
             }
         }
+    }
+
+    /// Zeroes a bucket's counts and subtracts exactly what it took from the totals.
+    void drain(bucket& b) noexcept {
+        if (std::int64_t c = b.calls.exchange(0, std::memory_order_relaxed))
+            totals_.calls.fetch_sub(c, std::memory_order_relaxed);
+        if (std::int64_t f = b.failures.exchange(0, std::memory_order_relaxed))
+            totals_.failures.fetch_sub(f, std::memory_order_relaxed);
+        if (std::int64_t s = b.slow.exchange(0, std::memory_order_relaxed))
+            totals_.slow.fetch_sub(s, std::memory_order_relaxed);
     }
 
     window_totals totals_;

@@ -1,0 +1,290 @@
+#pragma once
+/// \file
+/// Definitions of `detail::breaker_core` (included by breaker_core.hpp).
+
+#include <bulwark/policy/detail/breaker_core.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace bulwark::detail {
+
+inline void check_breaker_options(const circuit_breaker_options& o) {
+    auto fail = [](const std::string& what) {
+        throw invalid_argument_error("bulwark::circuit_breaker: " + what);
+    };
+    if (const auto* c = std::get_if<count_window>(&o.window)) {
+        if (c->size < 1 || c->size > (std::int64_t{1} << 31))
+            fail("count_window size must be in [1, 2^31], got " + std::to_string(c->size));
+    } else {
+        const auto& t = std::get<time_window>(o.window);
+        if (t.seconds < 1 || t.seconds > 86400)
+            fail("time_window seconds must be in [1, 86400], got " + std::to_string(t.seconds));
+    }
+    if (!(o.failure_rate > 0.0 && o.failure_rate <= 1.0))
+        fail("failure_rate must be in (0, 1], got " + std::to_string(o.failure_rate));
+    if (!(o.slow_call_rate > 0.0 && o.slow_call_rate <= 1.0))
+        fail("slow_call_rate must be in (0, 1], got " + std::to_string(o.slow_call_rate));
+    if (o.slow_call_duration && *o.slow_call_duration <= duration::zero())
+        fail("slow_call_duration must be positive");
+    if (o.minimum_calls < 1)
+        fail("minimum_calls must be >= 1, got " + std::to_string(o.minimum_calls));
+    if (o.consecutive_failures < 0)
+        fail("consecutive_failures must be >= 0 (0 = rate mode), got " +
+             std::to_string(o.consecutive_failures));
+    if (o.open_for < duration::zero())
+        fail("open_for must not be negative");
+    if (!(o.open_multiplier >= 1.0 && std::isfinite(o.open_multiplier)))
+        fail("open_multiplier must be >= 1, got " + std::to_string(o.open_multiplier));
+    if (o.max_open_for < o.open_for)
+        fail("max_open_for must be >= open_for");
+    if (o.half_open_calls < 1 || o.half_open_calls > 0xffff)
+        fail("half_open_calls must be in [1, 65535], got " + std::to_string(o.half_open_calls));
+    if (o.max_wait_in_half_open < duration::zero())
+        fail("max_wait_in_half_open must not be negative (0 = wait forever)");
+}
+
+inline breaker_core::breaker_core(const circuit_breaker_options& o)
+    : state_(make_word(0, breaker_state::closed))
+    , clock_(o.clock)
+    , failure_rate_(o.failure_rate)
+    , slow_rate_(o.slow_call_rate)
+    , minimum_calls_(o.minimum_calls)
+    , consecutive_threshold_(o.consecutive_failures)
+    , half_open_calls_(o.half_open_calls)
+    , open_for_(o.open_for)
+    , max_open_for_(o.max_open_for)
+    , max_wait_half_open_(o.max_wait_in_half_open)
+    , open_multiplier_(o.open_multiplier) {
+    check_breaker_options(o);
+    slow_after_ = o.slow_call_duration.value_or(duration::zero());
+    if (consecutive_threshold_ > 0) {
+        window_kind_ = kind::consecutive;
+    } else if (const auto* c = std::get_if<count_window>(&o.window)) {
+        window_kind_ = kind::count;
+        count_.emplace(c->size);
+        minimum_calls_ = std::min(minimum_calls_, c->size); // resilience4j clamps it too
+    } else {
+        window_kind_ = kind::time;
+        time_.emplace(std::get<time_window>(o.window).seconds);
+    }
+}
+
+inline breaker_permit breaker_core::acquire() noexcept {
+    breaker_transition caused{};
+    for (;;) {
+        std::uint64_t w = state_.load(std::memory_order_acquire);
+        breaker_state s = state_of(w);
+        if (s == breaker_state::closed || s == breaker_state::metrics_only ||
+            s == breaker_state::disabled) [[likely]]
+            return {w, true, {}, caused};
+        if (s == breaker_state::forced_open) {
+            rejected_.fetch_add(1, std::memory_order_relaxed);
+            return {w, false, duration::zero(), caused};
+        }
+        time_point t = clock_.now();
+        if (s == breaker_state::open) {
+            // Open -> half-open happens lazily on the first call after the open time (Polly and
+            // resilience4j without automaticTransitionFromOpenToHalfOpen): no background timer.
+            time_point until{duration{open_until_.load(std::memory_order_acquire)}};
+            if (t < until) {
+                rejected_.fetch_add(1, std::memory_order_relaxed);
+                return {w, false, until - t, caused};
+            }
+            if (breaker_transition tr = move(w, breaker_state::half_open); tr.happened)
+                caused = tr;
+            continue; // admitted as a trial call, or rejected if the trials are taken
+        }
+        // half-open
+        if (max_wait_half_open_ > duration::zero() &&
+            t - time_point{duration{half_open_since_.load(std::memory_order_acquire)}} >=
+                max_wait_half_open_) {
+            breaker_transition tr = move(w, breaker_state::open);
+            if (!tr.happened)
+                continue; // someone else moved it; read the new state
+            rejected_.fetch_add(1, std::memory_order_relaxed);
+            time_point until{duration{open_until_.load(std::memory_order_acquire)}};
+            return {w, false, std::max(until - t, duration::zero()), tr};
+        }
+        // Exactly half_open_calls permits per half-open epoch: a CAS on (epoch, issued), so a
+        // caller that read a stale state cannot take a permit of the next trial.
+        std::uint64_t a = ho_admit_.load(std::memory_order_acquire);
+        for (;;) {
+            if ((a >> 32) != (epoch_of(w) & 0xffffffffu))
+                break; // the state moved on: read it again
+            if (static_cast<std::int64_t>(a & 0xffffffffu) >= half_open_calls_) {
+                rejected_.fetch_add(1, std::memory_order_relaxed);
+                return {w, false, duration::zero(), caused};
+            }
+            if (ho_admit_.compare_exchange_weak(a, a + 1, std::memory_order_acq_rel))
+                return {w, true, {}, caused};
+        }
+    }
+}
+
+inline breaker_transition breaker_core::record(const breaker_permit& p, bool failed, bool ignored,
+                                               time_point start) noexcept {
+    breaker_state s = state_of(p.word);
+    if (s == breaker_state::disabled)
+        return {};
+    time_point end{};
+    bool slow = false;
+    if (slow_after_ > duration::zero()) {
+        end = clock_.now();
+        slow = !ignored && end - start >= slow_after_;
+    }
+    if (s == breaker_state::half_open)
+        return record_half_open(p, failed, slow, ignored);
+    if (ignored)
+        return {};
+    if (window_kind_ == kind::consecutive) {
+        if (!failed) {
+            if (consecutive_.load(std::memory_order_relaxed) != 0)
+                consecutive_.store(0, std::memory_order_relaxed);
+            return {};
+        }
+        std::int64_t n = consecutive_.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (s == breaker_state::closed && n >= consecutive_threshold_)
+            return move(p.word, breaker_state::open);
+        return {};
+    }
+    // A success into a count window full of successes changes nothing: skip every write.
+    if (!failed && !slow && window_kind_ == kind::count && count_->full_of_successes()) [[likely]]
+        return {};
+    return record_window(p, failed, slow, end);
+}
+
+inline breaker_transition breaker_core::record_window(const breaker_permit& p, bool failed,
+                                                      bool slow, time_point end) noexcept {
+    if (state_.load(std::memory_order_acquire) != p.word)
+        return {}; // admitted before a transition: not part of this window
+    std::uint8_t bits = outcome_bits(failed, slow);
+    window_snapshot w;
+    if (window_kind_ == kind::count) {
+        count_->record(bits);
+        w = count_->snapshot();
+    } else {
+        if (end == time_point{})
+            end = clock_.now();
+        time_->record(bits, end);
+        w = time_->snapshot(end);
+    }
+    // resilience4j checks after every recorded call: open when the window holds at least
+    // minimum_calls and either rate reaches its threshold.
+    if (state_of(p.word) == breaker_state::closed && w.calls >= minimum_calls_ &&
+        (w.failure_rate() >= failure_rate_ ||
+         (slow_after_ > duration::zero() && w.slow_rate() >= slow_rate_)))
+        return move(p.word, breaker_state::open);
+    return {};
+}
+
+inline breaker_transition breaker_core::record_half_open(const breaker_permit& p, bool failed,
+                                                         bool slow, bool ignored) noexcept {
+    const std::uint64_t tag = epoch_of(p.word) & 0xffff;
+    if (ignored) {
+        // An ignored trial call gives its permit back (resilience4j releasePermission).
+        std::uint64_t a = ho_admit_.load(std::memory_order_acquire);
+        while ((a >> 32) == (epoch_of(p.word) & 0xffffffffu) && (a & 0xffffffffu) != 0 &&
+               !ho_admit_.compare_exchange_weak(a, a - 1, std::memory_order_acq_rel)) {
+        }
+        return {};
+    }
+    std::uint64_t r = ho_results_.load(std::memory_order_acquire);
+    std::uint64_t next;
+    do {
+        if ((r >> 48) != tag)
+            return {}; // this trial is over
+        next =
+            r + (std::uint64_t{1} << 32) + (failed ? std::uint64_t{1} << 16 : 0) + (slow ? 1 : 0);
+    } while (!ho_results_.compare_exchange_weak(r, next, std::memory_order_acq_rel));
+    const auto done = static_cast<std::int64_t>((next >> 32) & 0xffff);
+    const auto failures = static_cast<std::int64_t>((next >> 16) & 0xffff);
+    const auto slows = static_cast<std::int64_t>(next & 0xffff);
+    if (window_kind_ == kind::consecutive && failed)
+        return move(p.word, breaker_state::open); // one failed probe reopens (Polly, failsafe)
+    if (done < half_open_calls_)
+        return {};
+    // The trial calls are judged together as one window (resilience4j).
+    const double n = static_cast<double>(done);
+    bool bad =
+        window_kind_ == kind::consecutive
+            ? false
+            : (static_cast<double>(failures) / n >= failure_rate_ ||
+               (slow_after_ > duration::zero() && static_cast<double>(slows) / n >= slow_rate_));
+    return move(p.word, bad ? breaker_state::open : breaker_state::closed);
+}
+
+inline duration breaker_core::open_time(std::int64_t trips) const noexcept {
+    if (open_multiplier_ == 1.0 || trips <= 1)
+        return std::min(open_for_, max_open_for_);
+    double scaled = static_cast<double>(open_for_.count()) *
+                    std::pow(open_multiplier_, static_cast<double>(trips - 1));
+    if (!(scaled < static_cast<double>(max_open_for_.count())))
+        return max_open_for_;
+    return duration{static_cast<duration::rep>(scaled)};
+}
+
+inline breaker_transition breaker_core::move(std::uint64_t from, breaker_state to) noexcept {
+    std::lock_guard lock(transition_mutex_);
+    return move_locked(from, to);
+}
+
+inline breaker_transition breaker_core::move_locked(std::uint64_t from, breaker_state to) noexcept {
+    const std::uint64_t cur = state_.load(std::memory_order_acquire);
+    if (cur != from)
+        return {}; // another caller moved it first
+    const std::uint64_t epoch = epoch_of(cur) + 1;
+    const time_point t = clock_.now();
+    // Prepare the target state's data before publishing the word (release) that admits callers.
+    switch (to) {
+    case breaker_state::open: {
+        std::int64_t trips = trips_.fetch_add(1, std::memory_order_relaxed) + 1;
+        open_until_.store(saturating_add(t, open_time(trips)).time_since_epoch().count(),
+                          std::memory_order_release);
+        break;
+    }
+    case breaker_state::half_open:
+        half_open_since_.store(t.time_since_epoch().count(), std::memory_order_release);
+        ho_results_.store((epoch & 0xffff) << 48, std::memory_order_release);
+        ho_admit_.store((epoch & 0xffffffffu) << 32, std::memory_order_release);
+        break;
+    case breaker_state::closed:
+    case breaker_state::metrics_only:
+        // A fresh window, as resilience4j does when it moves to CLOSED.
+        if (count_)
+            count_->clear();
+        if (time_)
+            time_->clear();
+        consecutive_.store(0, std::memory_order_relaxed);
+        if (to == breaker_state::closed && state_of(cur) == breaker_state::half_open)
+            trips_.store(0, std::memory_order_relaxed);
+        break;
+    default:
+        break;
+    }
+    state_.store(make_word(epoch, to), std::memory_order_release);
+    return {state_of(cur), to, true};
+}
+
+inline breaker_transition breaker_core::transition_to(breaker_state to) noexcept {
+    std::lock_guard lock(transition_mutex_);
+    const std::uint64_t cur = state_.load(std::memory_order_acquire);
+    if (to == breaker_state::closed)
+        trips_.store(0, std::memory_order_relaxed); // a manual reset forgets past trips
+    if (state_of(cur) == to && to != breaker_state::closed)
+        return {};
+    return move_locked(cur, to);
+}
+
+inline breaker_metrics breaker_core::metrics() noexcept {
+    breaker_metrics m;
+    m.state = state();
+    if (window_kind_ != kind::consecutive)
+        m.window = snapshot(clock_.now());
+    m.consecutive_failures = consecutive_.load(std::memory_order_relaxed);
+    m.rejected = rejected_.load(std::memory_order_relaxed);
+    m.trips = trips_.load(std::memory_order_relaxed);
+    return m;
+}
+
+} // namespace bulwark::detail
