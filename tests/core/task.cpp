@@ -25,10 +25,12 @@ bulwark::task<std::string> deep(int n) {
 
 TEST_CASE("tasks are lazy and compose", "[core][task]") {
     bool started = false;
-    auto t = [&]() -> bulwark::task<int> {
+    // A capturing lambda coroutine must outlive its task (the frame refers to the closure).
+    auto body = [&]() -> bulwark::task<int> {
         started = true;
         co_return 1;
-    }();
+    };
+    auto t = body();
     CHECK_FALSE(started);
     CHECK(bulwark::sync_wait(std::move(t)) == 1);
     CHECK(started);

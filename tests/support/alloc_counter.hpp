@@ -13,6 +13,9 @@ namespace bulwark::test {
 /// Allocations made by the calling thread since it started.
 std::size_t thread_allocations() noexcept;
 
+/// False under ThreadSanitizer, whose runtime owns operator new (counts then stay 0).
+bool alloc_counting_enabled() noexcept;
+
 /// Counts the allocations of this thread within its lifetime.
 class alloc_scope {
 public:

@@ -126,17 +126,19 @@ public:
         return delay_ <= duration::zero() || stop_.stop_requested();
     }
 
-    void await_suspend(std::coroutine_handle<> h) {
+    // Arbitration: the service's queue decides between the timer firing and a stop (exactly one
+    // of them calls complete()); `state_` decides who resumes. If completion happens while
+    // await_suspend is still running (a fast timer, or a stop on another thread), await_suspend
+    // returns false and the coroutine continues on this thread; otherwise the completer resumes it.
+    bool await_suspend(std::coroutine_handle<> h) {
         waiter_ = h;
         due = saturating_add(svc_->now(), delay_);
-        fire = [](timer_node* n) noexcept {
-            auto* self = static_cast<sleep_awaiter*>(n);
-            self->elapsed_ = true;
-            self->waiter_.resume();
-        };
+        fire = [](timer_node* n) noexcept { static_cast<sleep_awaiter*>(n)->complete(true); };
         svc_->schedule(this);
         if (stop_.stop_possible())
             on_stop_.emplace(stop_, canceller{this});
+        int expected = running;
+        return state_.compare_exchange_strong(expected, suspended, std::memory_order_acq_rel);
     }
 
     bool await_resume() noexcept {
@@ -150,12 +152,21 @@ private:
     struct canceller {
         sleep_awaiter* self;
         void operator()() const noexcept {
-            if (self->svc_->cancel(self)) {
-                self->elapsed_ = false;
-                self->waiter_.resume();
-            }
+            if (self->svc_->cancel(self))
+                self->complete(false);
         }
     };
+
+    void complete(bool elapsed) noexcept {
+        elapsed_ = elapsed;
+        int expected = running;
+        if (state_.compare_exchange_strong(expected, completed_early, std::memory_order_acq_rel))
+            return; // await_suspend is still running: it will not suspend
+        waiter_.resume();
+    }
+
+    static constexpr int running = 0, suspended = 1, completed_early = 2;
+    std::atomic<int> state_{running};
     clock_service* svc_;
     duration delay_;
     std::stop_token stop_;
