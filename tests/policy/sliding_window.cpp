@@ -1,0 +1,112 @@
+#include <bulwark/policy/sliding_window.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using bulwark::detail::outcome_bits;
+
+namespace {
+constexpr auto ok = outcome_bits(false, false);
+constexpr auto failed = outcome_bits(true, false);
+constexpr auto slow = outcome_bits(false, true);
+constexpr auto slow_failed = outcome_bits(true, true);
+} // namespace
+
+TEST_CASE("count window keeps the last n outcomes, subtracting what it evicts",
+          "[policy][sliding_window]") {
+    bulwark::detail::count_window_core w{3};
+    CHECK(w.snapshot().calls == 0);
+    CHECK(w.snapshot().failure_rate() == 0.0);
+    w.record(failed);
+    w.record(slow);
+    w.record(ok);
+    auto s = w.snapshot();
+    CHECK(s.calls == 3);
+    CHECK(s.failures == 1);
+    CHECK(s.slow == 1);
+    CHECK_FALSE(w.full_of_successes());
+    w.record(ok); // evicts the failure
+    CHECK(w.snapshot().failures == 0);
+    CHECK(w.snapshot().slow == 1);
+    w.record(slow_failed); // evicts the slow call
+    s = w.snapshot();
+    CHECK(s.calls == 3);
+    CHECK(s.failures == 1);
+    CHECK(s.slow == 1);
+    CHECK(s.failure_rate() == Approx(1.0 / 3));
+    w.record(ok);
+    w.record(ok);
+    w.record(ok);
+    CHECK(w.full_of_successes());
+    w.clear();
+    CHECK(w.snapshot().calls == 0);
+    CHECK_FALSE(w.full_of_successes());
+}
+
+TEST_CASE("time window evicts by the clock, one bucket per second", "[policy][sliding_window]") {
+    bulwark::time_point t0{};
+    bulwark::detail::time_window_core w{3};
+    w.record(failed, t0);
+    w.record(ok, t0 + 500ms);
+    w.record(ok, t0 + 1s);
+    w.record(slow, t0 + 2s + 999ms);
+    auto s = w.snapshot(t0 + 2s + 999ms);
+    CHECK(s.calls == 4);
+    CHECK(s.failures == 1);
+    CHECK(s.slow == 1);
+    // At 3 s, second 0 leaves the window (seconds 1..3 remain).
+    s = w.snapshot(t0 + 3s);
+    CHECK(s.calls == 2);
+    CHECK(s.failures == 0);
+    // A jump longer than the window empties it.
+    s = w.snapshot(t0 + 100s);
+    CHECK(s.calls == 0);
+    w.record(failed, t0 + 100s);
+    w.record(failed, t0 + 101s);
+    CHECK(w.snapshot(t0 + 101s).failures == 2);
+    // A late record (a thread that read the clock earlier) lands in the current bucket.
+    w.record(ok, t0 + 99s);
+    CHECK(w.snapshot(t0 + 101s).calls == 3);
+    w.clear();
+    CHECK(w.snapshot(t0 + 101s).calls == 0);
+    w.record(ok, t0 + 102s);
+    CHECK(w.snapshot(t0 + 102s).calls == 1);
+}
+
+TEST_CASE("window options accept integers and durations", "[policy][sliding_window]") {
+    CHECK(bulwark::count_window{}.size == 100);
+    CHECK(bulwark::time_window{}.seconds == 60);
+    CHECK(bulwark::time_window{10}.seconds == 10);
+    CHECK(bulwark::time_window{2min}.seconds == 120);
+}
+
+TEST_CASE("concurrent records keep totals equal to the slots",
+          "[policy][sliding_window][concurrency]") {
+    bulwark::detail::count_window_core cw{50};
+    bulwark::detail::time_window_core tw{4};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 4000; ++i) {
+                cw.record(i % 3 == 0 ? failed : ok);
+                tw.record(i % 5 == 0 ? slow_failed : ok,
+                          bulwark::time_point{} + std::chrono::milliseconds(i + t));
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    CHECK(cw.snapshot().calls == 50);
+    // Replay all-success records to flush every slot: the failure total must drop to exactly 0.
+    for (int i = 0; i < 50; ++i)
+        cw.record(ok);
+    CHECK(cw.snapshot().failures == 0);
+    CHECK(cw.full_of_successes());
+    // Moving far ahead evicts every bucket: exactly zero left, whatever interleaved.
+    auto s = tw.snapshot(bulwark::time_point{} + 1h);
+    CHECK(s.calls == 0);
+    CHECK(s.failures == 0);
+    CHECK(s.slow == 0);
+}
