@@ -1,0 +1,119 @@
+#pragma once
+/// \file
+/// `maglev`: Maglev consistent hashing (Eisenbud et al., NSDI 2016, §3.4; Envoy `MAGLEV`):
+/// a lookup table filled from each endpoint's permutation, for an O(1) pick with minimal
+/// disruption when endpoints come and go.
+
+#include <bulwark/balance/detail/random.hpp>
+#include <bulwark/balance/strategy.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace bulwark {
+
+/// Settings of `maglev` (default: the paper's and Envoy's table size).
+struct maglev_options {
+    /// Table size M: a prime, well above the number of endpoints (the paper suggests M ≫ 100·n).
+    std::uint32_t table_size = 65537;
+};
+
+/// Routes a key (`ctx.hash_key()`, random when absent) to `table[key mod M]`.
+///
+/// Population (the paper's Pseudocode 1): endpoint i has `offset = h1(address) mod M` and
+/// `skip = h2(address) mod (M − 1) + 1`, its permutation is `(offset + j·skip) mod M`; endpoints
+/// take turns claiming their next free preferred slot until the table is full. Weights follow
+/// Envoy's weighted variant: in each round an endpoint takes a turn only as its accumulated
+/// `weight / max weight` credit reaches one, so slot shares follow weights. On a retry, the
+/// next slots are probed for an endpoint not tried yet.
+///
+/// **Failure semantics:** a table size that is not a prime ≥ 3 throws `invalid_argument_error`;
+/// with more ready endpoints than slots, only the first M get slots.
+/// **Thread safety:** lock-free. **Allocation:** none per pick; the table (M pointers) is built
+/// once per snapshot. **Complexity:** O(1) per pick; O(M log M) expected per snapshot.
+class maglev {
+public:
+    maglev() = default;
+    explicit maglev(maglev_options o)
+        : opts_(o) {
+        if (!is_prime(opts_.table_size))
+            throw invalid_argument_error(
+                "maglev_options: table_size must be a prime >= 3 (e.g. 65537)");
+    }
+
+    using table = std::vector<const endpoint*>;
+
+    const endpoint* pick(const endpoint_set& set, const context& ctx, time_point) {
+        if (set.ready().empty())
+            return nullptr;
+        const table& t =
+            set.derived<table>(id_.value, [this](const endpoint_set& s) { return build(s); });
+        const std::uint64_t h =
+            ctx.hash_key() ? detail::mix64(*ctx.hash_key()) : detail::thread_random();
+        std::uint32_t slot = detail::reduce(static_cast<std::uint32_t>(h >> 32), opts_.table_size);
+        if (ctx.tried_count() == 0) [[likely]]
+            return t[slot];
+        for (std::uint32_t k = 0; k < opts_.table_size; ++k) {
+            if (!ctx.was_tried(t[slot]))
+                return t[slot];
+            if (++slot == opts_.table_size)
+                slot = 0;
+        }
+        return t[slot];
+    }
+
+    /// The lookup table for the ready endpoints of `set`.
+    table build(const endpoint_set& set) const {
+        const std::uint64_t m = opts_.table_size;
+        auto ready = set.ready();
+        if (ready.size() > m)
+            ready = ready.first(m);
+        const std::size_t n = ready.size();
+        std::vector<std::uint64_t> offset(n), skip(n), next(n, 0);
+        std::vector<double> credit(n, 0.0);
+        double heaviest = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint64_t h = detail::fnv1a(ready[i]->address());
+            offset[i] = detail::mix64(h) % m;
+            skip[i] = detail::mix64(h ^ 0x5bd1e9955bd1e995ULL) % (m - 1) + 1;
+            heaviest = std::max(heaviest, static_cast<double>(ready[i]->weight()));
+        }
+        table t(m, nullptr);
+        std::uint64_t filled = 0;
+        while (filled < m) {
+            for (std::size_t i = 0; i < n && filled < m; ++i) {
+                credit[i] += ready[i]->weight() / heaviest;
+                if (credit[i] < 1.0)
+                    continue;
+                credit[i] -= 1.0;
+                std::uint64_t c = (offset[i] + next[i] * skip[i]) % m;
+                while (t[c] != nullptr)
+                    c = (offset[i] + ++next[i] * skip[i]) % m;
+                t[c] = ready[i];
+                ++next[i];
+                ++filled;
+            }
+        }
+        return t;
+    }
+
+    const maglev_options& options() const noexcept { return opts_; }
+
+private:
+    static constexpr bool is_prime(std::uint32_t x) noexcept {
+        if (x < 3 || x % 2 == 0)
+            return false;
+        for (std::uint32_t d = 3; static_cast<std::uint64_t>(d) * d <= x; d += 2)
+            if (x % d == 0)
+                return false;
+        return true;
+    }
+
+    maglev_options opts_{};
+    detail::strategy_id id_{};
+};
+
+static_assert(balancing_strategy<maglev>);
+
+} // namespace bulwark

@@ -1,0 +1,92 @@
+#pragma once
+/// \file
+/// `weighted_round_robin`: nginx's smooth weighted round robin (`ngx_http_upstream_round_robin.c`,
+/// `ngx_http_upstream_get_peer`): weights 5/1/1 give `a a b a c a a`, spreading the heavy
+/// endpoint instead of sending it bursts.
+
+#include <bulwark/balance/strategy.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+namespace bulwark {
+
+/// Settings of `weighted_round_robin`.
+struct weighted_round_robin_options {
+    /// Longest precomputed sequence; weight sums above it (after dividing by their gcd) are
+    /// scaled down proportionally, so shares stay within 1 / max_sequence of the weights.
+    std::uint32_t max_sequence = 1u << 16;
+};
+
+/// Smooth weighted round robin with nginx's exact sequence.
+///
+/// nginx runs its algorithm under a lock on every pick (each peer: `current += weight`; take the
+/// largest `current`; subtract the total from it). The sequence is periodic with period
+/// `Σ weight / gcd`, so this strategy runs the same algorithm once per snapshot into a table and
+/// a pick is a table read at a rotating index: O(1), lock-free, same order.
+///
+/// **Failure semantics:** `max_sequence == 0` throws `invalid_argument_error`.
+/// **Thread safety:** as `round_robin`. **Allocation:** none per pick; the table is built once
+/// per registry snapshot. **Complexity:** O(1) per pick; O(n · period) per snapshot.
+class weighted_round_robin {
+public:
+    weighted_round_robin() = default;
+    explicit weighted_round_robin(weighted_round_robin_options o)
+        : opts_(o) {
+        if (opts_.max_sequence == 0)
+            throw invalid_argument_error("weighted_round_robin_options: max_sequence must be > 0");
+    }
+
+    const endpoint* pick(const endpoint_set& set, const context&, time_point) {
+        const auto ready = set.ready();
+        if (ready.empty())
+            return nullptr;
+        const auto& seq = set.derived<std::vector<const endpoint*>>(
+            id_.value, [this](const endpoint_set& s) { return build(s, opts_.max_sequence); });
+        return seq[cursor_.next(seq.size())];
+    }
+
+    /// nginx's smooth sequence for the ready endpoints of `set` (one period).
+    static std::vector<const endpoint*> build(const endpoint_set& set, std::uint32_t max_sequence) {
+        const auto ready = set.ready();
+        std::vector<std::uint64_t> w(ready.size());
+        std::uint64_t g = 0, total = 0;
+        for (std::size_t i = 0; i < ready.size(); ++i) {
+            w[i] = ready[i]->weight();
+            g = std::gcd(g, w[i]);
+        }
+        for (auto& x : w)
+            total += (x /= g);
+        if (total > max_sequence) { // scale down, keeping every endpoint in the rotation
+            const double f = static_cast<double>(max_sequence) / static_cast<double>(total);
+            total = 0;
+            for (auto& x : w)
+                total += (x = std::max<std::uint64_t>(1, std::llround(static_cast<double>(x) * f)));
+        }
+        std::vector<const endpoint*> seq;
+        seq.reserve(total);
+        std::vector<std::int64_t> current(ready.size(), 0);
+        for (std::uint64_t k = 0; k < total; ++k) {
+            std::size_t best = 0;
+            for (std::size_t i = 0; i < ready.size(); ++i) {
+                current[i] += static_cast<std::int64_t>(w[i]);
+                if (current[i] > current[best])
+                    best = i;
+            }
+            current[best] -= static_cast<std::int64_t>(total);
+            seq.push_back(ready[best]);
+        }
+        return seq;
+    }
+
+private:
+    weighted_round_robin_options opts_{};
+    detail::strategy_id id_{};
+    detail::cursor cursor_;
+};
+
+static_assert(balancing_strategy<weighted_round_robin>);
+
+} // namespace bulwark
