@@ -1,0 +1,168 @@
+#pragma once
+/// \file
+/// The lock-free cores behind the retry budgets of <bulwark/policy/retry_budget.hpp>.
+
+#include <bulwark/core/time.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+
+namespace bulwark::detail {
+
+/// Finagle `RetryBudget` / tower `TpsBudget`: a token bucket whose deposits expire after `ttl`.
+///
+/// Units are thousandths of a deposit so that any ratio in [0, 1] is exact to 0.1 ‰ (tower
+/// truncates `1/ratio` to an integer: 0.3 would give 33 %). Each of the 10 slots covers
+/// `ttl/10` and holds one word: the slot's epoch (16 bits) and its signed balance (48 bits), so
+/// a stale slot is recognised and restarted with one CAS — no lock, no background thread.
+class tps_budget_state {
+public:
+    static constexpr int slots = 10;
+
+    tps_budget_state(duration ttl, double min_per_second, double ratio, any_clock clock)
+        : window_(ttl / slots)
+        , clock_(std::move(clock)) {
+        if (ratio <= 0.0) { // deposits buy nothing: retries come from the reserve only (tower)
+            deposit_ = 0;
+            withdraw_ = scale;
+        } else {
+            deposit_ = scale;
+            withdraw_ = std::max<std::int64_t>(1, std::llround(scale / ratio));
+        }
+        const double ttl_s = std::chrono::duration<double>(ttl).count();
+        reserve_ = std::llround(min_per_second * ttl_s * static_cast<double>(withdraw_));
+    }
+
+    /// One request: +1 deposit in the current slot.
+    void deposit() noexcept {
+        if (deposit_ != 0)
+            add(deposit_, epoch());
+    }
+    /// One retry: takes `1/ratio` deposits if the balance holds them.
+    bool try_withdraw() noexcept {
+        const std::uint64_t e = epoch();
+        // Check-then-take, as tower does: concurrent withdrawers may overdraw by one each.
+        if (sum(e) < withdraw_)
+            return false;
+        add(-withdraw_, e);
+        return true;
+    }
+    /// Retries the budget would allow now (reserve included).
+    double balance() const noexcept {
+        return static_cast<double>(sum(epoch())) / static_cast<double>(withdraw_);
+    }
+
+private:
+    static constexpr std::int64_t scale = 1000;
+    static constexpr std::uint64_t count_mask = (std::uint64_t{1} << 48) - 1;
+
+    std::uint64_t epoch() const noexcept {
+        return static_cast<std::uint64_t>(clock_.now().time_since_epoch() / window_);
+    }
+    static std::uint64_t pack(std::uint64_t e, std::int64_t count) noexcept {
+        return (e << 48) | (static_cast<std::uint64_t>(count) & count_mask);
+    }
+    static std::int64_t count_of(std::uint64_t w) noexcept {
+        return static_cast<std::int64_t>(w << 16) >> 16; // sign-extends the 48-bit balance
+    }
+    void add(std::int64_t delta, std::uint64_t e) noexcept {
+        auto& slot = slots_[e % slots];
+        std::uint64_t w = slot.load(std::memory_order_relaxed);
+        std::uint64_t want;
+        do {
+            const bool current = (w >> 48) == (e & 0xFFFF);
+            want = pack(e & 0xFFFF, (current ? count_of(w) : 0) + delta);
+        } while (!slot.compare_exchange_weak(w, want, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed));
+    }
+    std::int64_t sum(std::uint64_t e) const noexcept {
+        std::int64_t total = reserve_;
+        for (const auto& slot : slots_) {
+            const std::uint64_t w = slot.load(std::memory_order_acquire);
+            const auto age = static_cast<std::uint16_t>((e & 0xFFFF) - (w >> 48));
+            if (age < slots) // live: written within the last ttl
+                total += count_of(w);
+        }
+        return total;
+    }
+
+    duration window_;
+    any_clock clock_;
+    std::int64_t deposit_ = 0;
+    std::int64_t withdraw_ = 1;
+    std::int64_t reserve_ = 0;
+    std::array<std::atomic<std::uint64_t>, slots> slots_{};
+};
+
+/// Envoy `retry_budget` / failsafe-go `Budget`: active retries ≤ max(min, ratio · active calls).
+class concurrency_budget_state {
+public:
+    concurrency_budget_state(double ratio, std::uint32_t min_concurrency) noexcept
+        : ratio_(ratio)
+        , min_(min_concurrency) {}
+
+    void enter() noexcept { calls_.fetch_add(1, std::memory_order_relaxed); }
+    void leave() noexcept { calls_.fetch_sub(1, std::memory_order_relaxed); }
+    bool try_begin_retry() noexcept {
+        const auto active = calls_.load(std::memory_order_relaxed);
+        const auto limit = std::max<std::int64_t>(
+            min_, static_cast<std::int64_t>(ratio_ * static_cast<double>(active)));
+        std::int64_t r = retries_.load(std::memory_order_relaxed);
+        do {
+            if (r >= limit)
+                return false;
+        } while (!retries_.compare_exchange_weak(r, r + 1, std::memory_order_relaxed));
+        return true;
+    }
+    void end_retry() noexcept { retries_.fetch_sub(1, std::memory_order_relaxed); }
+    std::int64_t active_calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
+    std::int64_t active_retries() const noexcept {
+        return retries_.load(std::memory_order_relaxed);
+    }
+
+private:
+    double ratio_;
+    std::int64_t min_;
+    std::atomic<std::int64_t> calls_{0};
+    std::atomic<std::int64_t> retries_{0};
+};
+
+/// gRPC A6 retry throttling: tokens start at max; a failed attempt takes 1, a successful one
+/// gives back `token_ratio`; retries stop while tokens ≤ max/2. Thousandths of a token, as A6
+/// specifies token_ratio to three decimals.
+class grpc_throttle_state {
+public:
+    grpc_throttle_state(double max_tokens, double token_ratio) noexcept
+        : max_(std::llround(max_tokens * 1000.0))
+        , ratio_(std::llround(token_ratio * 1000.0))
+        , tokens_(max_) {}
+
+    void on_success() noexcept {
+        std::int64_t t = tokens_.load(std::memory_order_relaxed);
+        while (t < max_ && !tokens_.compare_exchange_weak(t, std::min(max_, t + ratio_),
+                                                          std::memory_order_relaxed))
+            ;
+    }
+    void on_failure() noexcept {
+        std::int64_t t = tokens_.load(std::memory_order_relaxed);
+        while (t > 0 && !tokens_.compare_exchange_weak(t, std::max<std::int64_t>(0, t - 1000),
+                                                       std::memory_order_relaxed))
+            ;
+    }
+    bool allows_retry() const noexcept {
+        return tokens_.load(std::memory_order_relaxed) * 2 > max_;
+    }
+    double tokens() const noexcept {
+        return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000.0;
+    }
+
+private:
+    std::int64_t max_;
+    std::int64_t ratio_;
+    std::atomic<std::int64_t> tokens_;
+};
+
+} // namespace bulwark::detail

@@ -1,0 +1,144 @@
+#pragma once
+/// \file
+/// The retry state machine for one call, shared by the synchronous and the coroutine drivers of
+/// `basic_retry` (<bulwark/policy/retry.hpp>): it decides, after each attempt, whether to stop
+/// or to retry after which delay. The drivers only run attempts and wait.
+
+#include <bulwark/core/classify.hpp>
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/outcome.hpp>
+#include <bulwark/core/time.hpp>
+#include <bulwark/policy/backoff.hpp>
+#include <bulwark/policy/retry_budget.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace bulwark {
+
+/// Why a retry stopped retrying (given to a listener's `on_give_up`).
+enum class retry_stop : std::uint8_t {
+    not_retryable,      ///< the classifier said ignore (a success is not a give-up)
+    attempts_exhausted, ///< `max_attempts` reached
+    deadline,           ///< the next attempt would start at or past the context's deadline
+    max_duration,       ///< the next attempt would start at or past `max_duration`
+    stopped,            ///< stop was requested for the call (before or while waiting)
+    budget_exhausted,   ///< the retry budget refused the retry
+};
+
+namespace detail {
+
+/// Calls `c(o)` for a classifier, or maps a predicate's bool to failure (true) / success.
+template <class C, class R>
+verdict classify_for_retry(const C& c, const outcome<R>& o) {
+    if constexpr (std::is_invocable_r_v<verdict, const C&, const outcome<R>&>)
+        return c(o);
+    else {
+        static_assert(std::is_invocable_r_v<bool, const C&, const outcome<R>&>,
+                      "bulwark::retry: the classifier must be callable with const outcome<R>& "
+                      "and return bulwark::verdict (or bool: true = retry)");
+        return c(o) ? verdict::failure : verdict::success;
+    }
+}
+
+/// One call's retry schedule. `Policy` is a `basic_retry`.
+template <class Policy>
+class retry_call {
+public:
+    /// What to do after an attempt.
+    struct step {
+        bool retry = false;
+        duration delay{};
+    };
+
+    retry_call(Policy& p, context& ctx) noexcept
+        : p_(p)
+        , ctx_(ctx) {
+        ctx.set_attempt(1);
+        // The clock is read only when a max_duration needs a start (a clock read costs more
+        // than the rest of the success path).
+        if (p.max_duration != duration::max())
+            start_ = p.clock.now();
+        p.budget.begin_call();
+    }
+    ~retry_call() {
+        if (in_retry_)
+            p_.budget.end_retry();
+        p_.budget.end_call();
+    }
+    retry_call(const retry_call&) = delete;
+    retry_call& operator=(const retry_call&) = delete;
+
+    /// The decision after attempt `attempt()` produced `o`.
+    template <class R>
+    step after(const outcome<R>& o) {
+        const verdict v = classify_for_retry(p_.classifier, o);
+        p_.budget.record_attempt(v == verdict::failure);
+        if (in_retry_) {
+            in_retry_ = false;
+            p_.budget.end_retry();
+        }
+        if (v == verdict::failure) [[unlikely]]
+            return after_failure(o);
+        if (v == verdict::ignore)
+            give_up(retry_stop::not_retryable, o);
+        return {};
+    }
+
+    /// Call when the wait before the next attempt was interrupted by stop.
+    template <class R>
+    void stopped(const outcome<R>& o) {
+        give_up(retry_stop::stopped, o);
+    }
+
+    /// Advances the context to the next attempt (after the wait).
+    void next_attempt() noexcept { ctx_.set_attempt(++attempt_); }
+    std::uint32_t attempt() const noexcept { return attempt_; }
+
+private:
+    template <class R>
+    step after_failure(const outcome<R>& o) {
+        if (attempt_ >= static_cast<std::uint32_t>(p_.max_attempts))
+            return give_up(retry_stop::attempts_exhausted, o);
+        if (ctx_.stop_requested())
+            return give_up(retry_stop::stopped, o);
+
+        duration delay = p_.backoff.next_delay(attempt_, previous_, backoff_rng::thread_instance());
+        previous_ = delay;
+        // A rejection that says when to come back (open breaker, rate limit, server pushback)
+        // is honoured: never retry sooner than it asks.
+        if (o.has_failure() && o.error().retry_after > delay)
+            delay = o.error().retry_after;
+
+        const time_point now = p_.clock.now();
+        const time_point resume = saturating_add(now, delay);
+        if (resume >= ctx_.deadline())
+            return give_up(retry_stop::deadline, o);
+        if (p_.max_duration != duration::max() && resume - start_ >= p_.max_duration)
+            return give_up(retry_stop::max_duration, o);
+        // The budget is asked last, so that a retry refused for another reason costs no token.
+        if (!p_.budget.try_begin_retry())
+            return give_up(retry_stop::budget_exhausted, o);
+        in_retry_ = true;
+        if constexpr (requires { p_.listener.on_retry(attempt_, delay, o); })
+            p_.listener.on_retry(attempt_, delay, o);
+        return {true, delay};
+    }
+
+    template <class R>
+    step give_up(retry_stop why, const outcome<R>& o) {
+        if constexpr (requires { p_.listener.on_give_up(why, attempt_, o); })
+            p_.listener.on_give_up(why, attempt_, o);
+        return {};
+    }
+
+    Policy& p_;
+    context& ctx_;
+    std::uint32_t attempt_ = 1;
+    bool in_retry_ = false;
+    duration previous_{};
+    time_point start_{};
+};
+
+} // namespace detail
+} // namespace bulwark

@@ -1,0 +1,142 @@
+#pragma once
+/// \file
+/// Internals of backoff: the random source, the jitter formulas and the "validate the settings
+/// when the aggregate is made" member. Public names live in <bulwark/policy/backoff.hpp>.
+
+#include <bulwark/core/error.hpp>
+#include <bulwark/core/time.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace bulwark {
+
+/// How a backoff randomizes its delays (the AWS Architecture Blog's "Exponential Backoff And
+/// Jitter" kinds, as Finagle's `Backoff` offers them, plus gRPC A6's ±20 %).
+enum class jitter_kind : std::uint8_t {
+    none,         ///< the raw delay r
+    full,         ///< U[0, r]                         (AWS "full jitter")
+    equal,        ///< r/2 + U[0, r/2]                 (AWS "equal jitter")
+    decorrelated, ///< min(cap, U[base, 3·previous])   (AWS "decorrelated jitter")
+    grpc,         ///< r · U[0.8, 1.2]                 (gRPC A6 retry backoff)
+};
+
+/// A small, fast random source for jitter (SplitMix64). Not for cryptography.
+///
+/// **Thread safety:** one per thread; `thread_instance()` gives this thread's, seeded apart from
+/// every other thread's. **Allocation:** none.
+class backoff_rng {
+public:
+    constexpr explicit backoff_rng(std::uint64_t seed = 0x9E3779B97F4A7C15ULL) noexcept
+        : state_(seed) {}
+
+    /// The next 64 random bits.
+    constexpr std::uint64_t next() noexcept {
+        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+
+    /// A duration uniform in `[lo, hi]` (both included); `lo` when `hi <= lo`.
+    constexpr duration uniform(duration lo, duration hi) noexcept {
+        if (hi <= lo)
+            return lo;
+        const auto span =
+            static_cast<std::uint64_t>(hi.count()) - static_cast<std::uint64_t>(lo.count());
+        if (span == ~std::uint64_t{0})
+            return lo + duration{static_cast<duration::rep>(next() >> 1)};
+        // Modulo bias is below span / 2^64: invisible for any delay a retry uses.
+        return lo + duration{static_cast<duration::rep>(next() % (span + 1))};
+    }
+
+    /// This thread's generator (seeded from the thread and the time on first use).
+    static backoff_rng& thread_instance() noexcept {
+        thread_local backoff_rng rng{seed_for_this_thread()};
+        return rng;
+    }
+
+private:
+    static std::uint64_t seed_for_this_thread() noexcept {
+        static thread_local char marker;
+        auto a = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&marker));
+        auto t =
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        return a * 0xD6E8FEB86659FD93ULL ^ t;
+    }
+    std::uint64_t state_;
+};
+
+namespace detail {
+
+/// An empty member placed last in a settings aggregate: its initializer runs after every setting
+/// is initialized and calls `validate()`, so bad settings throw where the aggregate is made —
+/// designated initializers and all (`exponential_backoff{.base = -1ms}` throws).
+struct settings_check {
+    template <class Settings>
+    explicit settings_check(const Settings* s) {
+        s->validate();
+    }
+};
+
+[[noreturn]] inline void bad_setting(const char* component, const std::string& what) {
+    throw invalid_argument_error(std::string("bulwark::") + component + ": " + what);
+}
+
+/// A number as people write it ("0.2", "1.5", "1e+06").
+inline std::string num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+inline std::string ms(duration d) {
+    return num(std::chrono::duration<double, std::milli>(d).count()) + " ms";
+}
+
+inline void require_non_negative(const char* component, const char* field, duration d) {
+    if (d < duration::zero())
+        bad_setting(component, std::string(field) + " must not be negative (got " + ms(d) + ")");
+}
+
+/// `a · k` for small k, saturating at `duration::max()`.
+constexpr duration saturating_mul(duration a, std::int64_t k) noexcept {
+    if (a <= duration::zero() || k <= 0)
+        return duration::zero();
+    if (a.count() > duration::max().count() / k)
+        return duration::max();
+    return a * k;
+}
+
+/// Applies `kind` to the raw delay `raw` of a backoff whose first delay is `base`, whose cap is
+/// `cap` and whose previous (jittered) delay was `previous` (zero before the first retry).
+inline duration apply_jitter(jitter_kind kind, duration raw, duration base, duration cap,
+                             duration previous, backoff_rng& rng) noexcept {
+    switch (kind) {
+    case jitter_kind::none:
+        return raw;
+    case jitter_kind::full:
+        return rng.uniform(duration::zero(), raw);
+    case jitter_kind::equal: {
+        duration half = raw / 2;
+        return half + rng.uniform(duration::zero(), raw - half);
+    }
+    case jitter_kind::decorrelated: {
+        // AWS: sleep = min(cap, random_between(base, sleep * 3)), sleep starting at base.
+        duration prev = previous > duration::zero() ? previous : base;
+        duration hi = std::min(saturating_mul(prev, 3), cap);
+        return rng.uniform(std::min(base, cap), std::max(hi, std::min(base, cap)));
+    }
+    case jitter_kind::grpc: {
+        duration fifth = raw / 5;
+        duration hi = raw > duration::max() - fifth ? duration::max() : raw + fifth;
+        return rng.uniform(raw - fifth, hi);
+    }
+    }
+    return raw;
+}
+
+} // namespace detail
+} // namespace bulwark
