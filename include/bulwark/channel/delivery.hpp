@@ -29,7 +29,7 @@ namespace bulwark {
 struct redelivery_backoff {
     duration delay = duration::zero();
     double multiplier = 1.0;
-    duration max_delay = std::chrono::minutes(10);
+    duration max_delay = std::chrono::hours(24); ///< NServiceBus caps delayed retries at 24 h
 
     /// The delay after `failed_deliveries` (>= 1) deliveries failed.
     duration after(std::uint32_t failed_deliveries) const noexcept {
@@ -37,8 +37,9 @@ struct redelivery_backoff {
             return duration::zero();
         double scaled = static_cast<double>(delay.count()) *
                         std::pow(multiplier, static_cast<double>(failed_deliveries - 1));
-        double cap = static_cast<double>(max_delay.count());
-        return duration{static_cast<duration::rep>(std::min(scaled, cap))};
+        if (scaled >= static_cast<double>(max_delay.count()))
+            return max_delay;
+        return duration{static_cast<duration::rep>(scaled)};
     }
     /// Throws `invalid_argument_error` when a field is out of range.
     void validate() const {
@@ -107,11 +108,12 @@ public:
     /// Done with it.
     void ack() noexcept { settle(delivery_state::acked, {}, {}); }
     /// Failed this time; redeliver under at-least-once.
-    void nack(std::string reason = "nacked by handler", failure cause = {}) {
+    void nack(std::string reason = "nacked by handler", failure cause = failure{errc::rejected}) {
         settle(delivery_state::nacked, std::move(reason), std::move(cause));
     }
     /// Poison: never redeliver; send it to the dead-letter sink now.
-    void dead_letter(std::string reason = "dead-lettered by handler", failure cause = {}) {
+    void dead_letter(std::string reason = "dead-lettered by handler",
+                     failure cause = failure{errc::rejected}) {
         settle(delivery_state::dead_lettered, std::move(reason), std::move(cause));
     }
 
