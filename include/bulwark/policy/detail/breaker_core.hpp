@@ -103,11 +103,26 @@ class breaker_core {
 public:
     explicit breaker_core(const circuit_breaker_options& o);
 
-    breaker_permit acquire() noexcept;
+    /// Admits or rejects one call. Closed (and disabled, metrics-only): one acquire load.
+    breaker_permit acquire() noexcept {
+        const std::uint64_t w = state_.load(std::memory_order_acquire);
+        const breaker_state s = state_of(w);
+        if (s == breaker_state::closed || s == breaker_state::metrics_only ||
+            s == breaker_state::disabled) [[likely]]
+            return {w, true, {}, {}};
+        return acquire_slow();
+    }
+
     /// Records the outcome of an admitted call. `failed`/`ignored` come from the classifier;
     /// `start` is when the call began (read only when calls are timed).
     breaker_transition record(const breaker_permit& p, bool failed, bool ignored,
-                              time_point start) noexcept;
+                              time_point start) noexcept {
+        // The success path of a healthy breaker writes nothing: a success into a count window
+        // full of successes, or after a success in consecutive mode, changes no state.
+        if (!failed && !ignored && success_changes_nothing(p)) [[likely]]
+            return {};
+        return record_slow(p, failed, ignored, start);
+    }
 
     bool times_calls() const noexcept { return slow_after_ > duration::zero(); }
     time_point now() const noexcept { return clock_.now(); }
@@ -127,6 +142,21 @@ private:
         return (epoch << 8) | static_cast<std::uint64_t>(s);
     }
 
+    bool success_changes_nothing(const breaker_permit& p) const noexcept {
+        if (state_of(p.word) == breaker_state::half_open)
+            return false;
+        switch (fast_) {
+        case fast_success::count:
+            return count_->full_of_successes();
+        case fast_success::consecutive:
+            return consecutive_.load(std::memory_order_relaxed) == 0;
+        default:
+            return false;
+        }
+    }
+    breaker_permit acquire_slow() noexcept;
+    breaker_transition record_slow(const breaker_permit& p, bool failed, bool ignored,
+                                   time_point start) noexcept;
     breaker_transition record_window(const breaker_permit& p, bool failed, bool slow,
                                      time_point end) noexcept;
     breaker_transition record_half_open(const breaker_permit& p, bool failed, bool slow,
@@ -140,10 +170,13 @@ private:
     }
 
     enum class kind : std::uint8_t { count, time, consecutive };
+    /// Which success can skip recording (none when calls are timed: a success may be slow).
+    enum class fast_success : std::uint8_t { none, count, consecutive };
 
     // Read-mostly line: the state word and the settings the hot path reads.
     alignas(64) std::atomic<std::uint64_t> state_;
     kind window_kind_;
+    fast_success fast_ = fast_success::none;
     duration slow_after_{};
     any_clock clock_;
     double failure_rate_, slow_rate_;

@@ -60,8 +60,10 @@ inline breaker_core::breaker_core(const circuit_breaker_options& o)
     slow_after_ = o.slow_call_duration.value_or(duration::zero());
     if (consecutive_threshold_ > 0) {
         window_kind_ = kind::consecutive;
+        fast_ = slow_after_ > duration::zero() ? fast_success::none : fast_success::consecutive;
     } else if (const auto* c = std::get_if<count_window>(&o.window)) {
         window_kind_ = kind::count;
+        fast_ = slow_after_ > duration::zero() ? fast_success::none : fast_success::count;
         count_.emplace(c->size);
         minimum_calls_ = std::min(minimum_calls_, c->size); // resilience4j clamps it too
     } else {
@@ -70,7 +72,7 @@ inline breaker_core::breaker_core(const circuit_breaker_options& o)
     }
 }
 
-inline breaker_permit breaker_core::acquire() noexcept {
+inline breaker_permit breaker_core::acquire_slow() noexcept {
     breaker_transition caused{};
     for (;;) {
         std::uint64_t w = state_.load(std::memory_order_acquire);
@@ -122,8 +124,8 @@ inline breaker_permit breaker_core::acquire() noexcept {
     }
 }
 
-inline breaker_transition breaker_core::record(const breaker_permit& p, bool failed, bool ignored,
-                                               time_point start) noexcept {
+inline breaker_transition breaker_core::record_slow(const breaker_permit& p, bool failed,
+                                                    bool ignored, time_point start) noexcept {
     breaker_state s = state_of(p.word);
     if (s == breaker_state::disabled)
         return {};
