@@ -1,0 +1,195 @@
+#pragma once
+/// \file
+/// The lock-free cores of `count_window` and `time_window` (see sliding_window.hpp).
+
+#include <bulwark/core/time.hpp>
+#include <bulwark/policy/sliding_window.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+namespace bulwark {
+
+namespace detail {
+
+/// One call's outcome as bits: bit 0 = a call, bit 1 = failed, bit 2 = slow.
+enum : std::uint8_t { call_bit = 1, failure_bit = 2, slow_bit = 4 };
+
+inline constexpr std::uint8_t outcome_bits(bool failed, bool slow) noexcept {
+    return static_cast<std::uint8_t>(call_bit | (failed ? failure_bit : 0) | (slow ? slow_bit : 0));
+}
+
+/// Running totals; each field changes by the delta of exactly one slot exchange.
+struct alignas(64) window_totals {
+    std::atomic<std::int64_t> calls{0}, failures{0}, slow{0};
+
+    void apply(std::uint8_t removed, std::uint8_t added) noexcept {
+        auto delta = [](std::uint8_t r, std::uint8_t a, std::uint8_t bit) {
+            return static_cast<std::int64_t>((a & bit) != 0) -
+                   static_cast<std::int64_t>((r & bit) != 0);
+        };
+        if (auto d = delta(removed, added, call_bit))
+            calls.fetch_add(d, std::memory_order_relaxed);
+        if (auto d = delta(removed, added, failure_bit))
+            failures.fetch_add(d, std::memory_order_relaxed);
+        if (auto d = delta(removed, added, slow_bit))
+            slow.fetch_add(d, std::memory_order_relaxed);
+    }
+    /// Consistent up to records in flight; clamped so a reader never sees a negative count.
+    window_snapshot read() const noexcept {
+        window_snapshot s{calls.load(std::memory_order_relaxed),
+                          failures.load(std::memory_order_relaxed),
+                          slow.load(std::memory_order_relaxed)};
+        s.calls = std::max<std::int64_t>(s.calls, 0);
+        s.failures = std::clamp<std::int64_t>(s.failures, 0, s.calls);
+        s.slow = std::clamp<std::int64_t>(s.slow, 0, s.calls);
+        return s;
+    }
+};
+
+/// The last `size` outcomes in a ring of one-byte slots.
+///
+/// **Complexity:** record O(1) (one fetch_add, one exchange, up to three counter adds); snapshot
+/// O(1). **Thread safety:** concurrent records and snapshots are safe; `clear` must not race
+/// with records (the breaker clears a window only while it is not the active one).
+class count_window_core {
+public:
+    explicit count_window_core(std::int64_t size)
+        : size_(static_cast<std::uint64_t>(size))
+        , slots_(std::make_unique<std::atomic<std::uint8_t>[]>(size_)) {
+        for (std::uint64_t i = 0; i < size_; ++i)
+            slots_[i].store(0, std::memory_order_relaxed);
+    }
+
+    void record(std::uint8_t bits) noexcept {
+        std::uint64_t n = cursor_.fetch_add(1, std::memory_order_relaxed);
+        std::uint8_t old = slots_[n % size_].exchange(bits, std::memory_order_relaxed);
+        totals_.apply(old, bits);
+    }
+    /// True when recording a success would change nothing: the window is full of successes.
+    /// The breaker's success path then skips the record (no atomic write at all).
+    bool full_of_successes() const noexcept {
+        return totals_.calls.load(std::memory_order_relaxed) == static_cast<std::int64_t>(size_) &&
+               totals_.failures.load(std::memory_order_relaxed) == 0 &&
+               totals_.slow.load(std::memory_order_relaxed) == 0;
+    }
+    window_snapshot snapshot() const noexcept { return totals_.read(); }
+    /// Empties the window. Each slot is exchanged and its delta subtracted, like a record, so the
+    /// totals stay equal to the slots even if a late record races with the clear.
+    void clear() noexcept {
+        for (std::uint64_t i = 0; i < size_; ++i)
+            totals_.apply(slots_[i].exchange(0, std::memory_order_relaxed), 0);
+        cursor_.store(0, std::memory_order_relaxed);
+    }
+    std::int64_t size() const noexcept { return static_cast<std::int64_t>(size_); }
+
+private:
+    window_totals totals_;
+    std::uint64_t size_;
+    std::unique_ptr<std::atomic<std::uint8_t>[]> slots_;
+    alignas(64) std::atomic<std::uint64_t> cursor_{0};
+};
+
+/// The outcomes of the last `seconds` whole seconds: one bucket per second, tagged with the
+/// second it holds. A bucket is reused (its counts subtracted) when time comes back to its
+/// index; a snapshot first evicts the buckets that time has left behind (resilience4j's
+/// `moveWindowToCurrentEpochSecond`), so it reads only the totals.
+///
+/// **Complexity:** O(1) amortized per record and snapshot (each bucket is evicted once per
+/// `seconds`). **Thread safety:** as `count_window_core`.
+class time_window_core {
+public:
+    explicit time_window_core(std::int64_t seconds)
+        : n_(static_cast<std::uint64_t>(seconds))
+        , buckets_(std::make_unique<bucket[]>(n_)) {}
+
+    void record(std::uint8_t bits, time_point now) noexcept {
+        std::int64_t sec = advance(now);
+        bucket& b = buckets_[static_cast<std::uint64_t>(sec) % n_];
+        std::int64_t tag = b.second.load(std::memory_order_acquire);
+        if (tag < sec)
+            evict(b, tag, sec);
+        // Deltas go to the bucket and the totals alike, so they stay equal whatever interleaves.
+        if (bits & call_bit)
+            b.calls.fetch_add(1, std::memory_order_relaxed);
+        if (bits & failure_bit)
+            b.failures.fetch_add(1, std::memory_order_relaxed);
+        if (bits & slow_bit)
+            b.slow.fetch_add(1, std::memory_order_relaxed);
+        totals_.apply(0, bits);
+    }
+    window_snapshot snapshot(time_point now) noexcept {
+        advance(now);
+        return totals_.read();
+    }
+    /// Empties the window (by exchange, as `count_window_core::clear`).
+    void clear() noexcept {
+        for (std::uint64_t i = 0; i < n_; ++i) {
+            buckets_[i].second.store(-1, std::memory_order_relaxed);
+            drain(buckets_[i]);
+        }
+        latest_.store(-1, std::memory_order_relaxed);
+    }
+    std::int64_t seconds() const noexcept { return static_cast<std::int64_t>(n_); }
+
+private:
+    struct bucket {
+        std::atomic<std::int64_t> second{-1};
+        std::atomic<std::int64_t> calls{0}, failures{0}, slow{0};
+    };
+
+    static std::int64_t second_of(time_point t) noexcept {
+        return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+    }
+
+    /// Moves the window to `now`: the thread that moves `latest_` evicts the buckets that the
+    /// seconds (latest, now] will reuse. Returns now's second.
+    std::int64_t advance(time_point now) noexcept {
+        std::int64_t sec = second_of(now);
+        std::int64_t last = latest_.load(std::memory_order_acquire);
+        while (sec > last) {
+            if (latest_.compare_exchange_weak(last, sec, std::memory_order_acq_rel)) {
+                std::int64_t from = std::max(last + 1, sec - static_cast<std::int64_t>(n_) + 1);
+                for (std::int64_t s = from; s <= sec; ++s) {
+                    bucket& b = buckets_[static_cast<std::uint64_t>(s) % n_];
+                    std::int64_t tag = b.second.load(std::memory_order_acquire);
+                    if (tag < s)
+                        evict(b, tag, s);
+                }
+                break;
+            }
+        }
+        return sec;
+    }
+
+    /// Retags a bucket from `tag` to `sec` and subtracts its counts; one thread wins the retag.
+    void evict(bucket& b, std::int64_t tag, std::int64_t sec) noexcept {
+        while (tag < sec) {
+            if (b.second.compare_exchange_weak(tag, sec, std::memory_order_acq_rel)) {
+                drain(b);
+                return;
+            }
+        }
+    }
+
+    /// Zeroes a bucket's counts and subtracts exactly what it took from the totals.
+    void drain(bucket& b) noexcept {
+        if (std::int64_t c = b.calls.exchange(0, std::memory_order_relaxed))
+            totals_.calls.fetch_sub(c, std::memory_order_relaxed);
+        if (std::int64_t f = b.failures.exchange(0, std::memory_order_relaxed))
+            totals_.failures.fetch_sub(f, std::memory_order_relaxed);
+        if (std::int64_t s = b.slow.exchange(0, std::memory_order_relaxed))
+            totals_.slow.fetch_sub(s, std::memory_order_relaxed);
+    }
+
+    window_totals totals_;
+    std::uint64_t n_;
+    std::unique_ptr<bucket[]> buckets_;
+    alignas(64) std::atomic<std::int64_t> latest_{-1};
+};
+
+} // namespace detail
+} // namespace bulwark
