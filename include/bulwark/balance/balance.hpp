@@ -62,7 +62,7 @@ public:
         const time_point start = reg_->clock().now();
         const endpoint* e = begin(ctx, start);
         if (e == nullptr)
-            co_return next_result_t<Next>{errc::no_endpoint};
+            co_return typename next_result_t<Next>::value_type{errc::no_endpoint};
         in_flight guard{this, e, start};
         auto o = co_await next(ctx);
         guard.v = classifier_(o);

@@ -106,9 +106,12 @@ public:
 
     /// Checks now, then every `interval`, until `stop` is requested.
     task<void> run(std::stop_token stop) {
-        do {
+        for (;;) {
             check_now();
-        } while (co_await reg_->clock().async_sleep_for(opts_.interval, stop));
+            const bool elapsed = co_await reg_->clock().async_sleep_for(opts_.interval, stop);
+            if (!elapsed)
+                co_return;
+        }
     }
 
     const health_check_options& options() const noexcept { return opts_; }

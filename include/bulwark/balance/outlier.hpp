@@ -68,11 +68,14 @@ public:
         if (e.failures_.load(std::memory_order_relaxed) != 0)
             e.failures_.store(0, std::memory_order_relaxed);
     }
-    /// Counts a failure; true when the streak reached the threshold and `e` is in service
-    /// (the caller then tries `eject` under its lock).
-    bool record_failure(const endpoint& e) const noexcept {
-        const auto n = e.failures_.fetch_add(1, std::memory_order_relaxed) + 1;
-        return n >= opts_.consecutive_failures && !e.ejected();
+    /// Counts a failure; returns the streak length.
+    static std::uint32_t record_failure(const endpoint& e) noexcept {
+        return e.failures_.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+    /// True when a streak of `streak` failures should eject `e` (the caller then tries
+    /// `eject` under its lock).
+    bool should_eject(const endpoint& e, std::uint32_t streak) const noexcept {
+        return streak >= opts_.consecutive_failures && !e.ejected();
     }
 
     /// How many of `total` endpoints may be ejected at once (at least one, as Envoy).

@@ -126,7 +126,8 @@ public:
         e.observe_latency(rtt, now, opts_.ewma_decay);
         if (v == verdict::success) {
             outlier_detector::record_success(e);
-        } else if (detector_ && detector_->record_failure(e)) {
+        } else if (const auto streak = outlier_detector::record_failure(e);
+                   detector_ && detector_->should_eject(e, streak)) {
             std::lock_guard lock(mutex_);
             const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
             std::size_t out = 0;
