@@ -78,6 +78,7 @@ public:
             delivery_);
         std::size_t lanes = o.per_key_order ? o.consumers : 1;
         per_lane_ = o.per_key_order ? 1 : o.consumers;
+        single_popper_ = per_lane_ == 1 && !std::same_as<Overflow, overflow::drop_oldest>;
         for (std::size_t i = 0; i < lanes; ++i)
             lanes_.push_back(std::make_unique<lane>(o.capacity));
         counters_ = std::make_unique<worker_counters[]>(o.consumers);
@@ -217,30 +218,44 @@ private:
         l.space.wait(key);
     }
 
-    std::optional<item> next(lane& l) {
+    /// Takes the next item (redeliveries first) into `out`.
+    bool next(lane& l, std::optional<item>& out, unsigned& pops) {
         if (l.inbox_size.load(std::memory_order_acquire) != 0) {
             std::lock_guard lock(l.inbox_mutex);
             if (!l.inbox.empty()) {
-                std::optional<item> it(std::in_place, std::move(l.inbox.front()));
+                out.emplace(std::move(l.inbox.front()));
                 l.inbox.pop_front();
                 l.inbox_size.fetch_sub(1, std::memory_order_release);
-                return it;
+                return true;
             }
         }
-        auto it = l.q.try_pop();
+        // A lane with one consumer and no evicting producer pops without a CAS.
+        bool got =
+            single_popper_ ? l.q.template pop_into<true>(out) : l.q.template pop_into<false>(out);
         if constexpr (blocking) {
-            if (it)
+            // Wake blocked producers every 64 pops, and always before this consumer idles (run):
+            // a producer re-checks for space after announcing itself, so it never sleeps on a
+            // lane that has room (Dekker: its RMW vs the fence in notify_all).
+            if (got && (++pops & 63) == 0)
                 l.space.notify_all();
         }
-        return it;
+        return got;
     }
 
     void run(lane& l, worker_counters& c) {
+        std::optional<item> it;
+        unsigned pops = 0;
+        auto handle = [&] {
+            process(l, *it, c);
+            it.reset();
+        };
         for (;;) {
-            if (auto it = next(l)) {
-                process(l, *it, c);
+            if (next(l, it, pops)) {
+                handle();
                 continue;
             }
+            if constexpr (blocking)
+                l.space.notify_all();
             notify_progress(); // this consumer ran dry: drain()/wait_idle() may be satisfied
             bool found = false;
             for (int i = 0; i < 256 && !found; ++i) {
@@ -248,17 +263,17 @@ private:
                     cpu_relax();
                 else
                     std::this_thread::yield();
-                if (auto it = next(l)) {
-                    process(l, *it, c);
+                if (next(l, it, pops)) {
+                    handle();
                     found = true;
                 }
             }
             if (found)
                 continue;
             std::uint32_t key = l.items.prepare_wait();
-            if (auto it = next(l)) {
+            if (next(l, it, pops)) {
                 l.items.cancel_wait();
-                process(l, *it, c);
+                handle();
                 continue;
             }
             if (stopping_.load(std::memory_order_seq_cst)) {
@@ -349,6 +364,7 @@ private:
     any_clock clock_;
     bool auto_ack_;
     std::size_t per_lane_ = 1;
+    bool single_popper_ = false;
     std::vector<std::unique_ptr<lane>> lanes_;
     std::unique_ptr<worker_counters[]> counters_;
     std::stop_source stop_;

@@ -93,6 +93,15 @@ public:
 
     /// Takes the oldest value, or nothing when the queue is (momentarily) empty.
     std::optional<T> try_pop() noexcept(std::is_nothrow_move_constructible_v<T>) {
+        std::optional<T> out;
+        pop_into<!MultiConsumer>(out);
+        return out;
+    }
+
+    /// Moves the oldest value into `out` (which must be empty); false when empty.
+    /// `Single = true` skips the CAS: only valid while no other thread pops concurrently.
+    template <bool Single = !MultiConsumer>
+    bool pop_into(std::optional<T>& out) noexcept(std::is_nothrow_move_constructible_v<T>) {
         std::uint64_t pos = deq_.load(std::memory_order_relaxed);
         slot* s;
         for (;;) {
@@ -100,23 +109,23 @@ public:
             std::uint64_t seq = s->seq.load(std::memory_order_acquire);
             auto dif = static_cast<std::int64_t>(seq - (pos + 1));
             if (dif == 0) {
-                if constexpr (MultiConsumer) {
-                    if (deq_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed))
-                        break;
-                } else {
+                if constexpr (Single) {
                     deq_.store(pos + 1, std::memory_order_relaxed);
                     break;
+                } else {
+                    if (deq_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed))
+                        break;
                 }
             } else if (dif < 0) {
-                return std::nullopt;
+                return false;
             } else {
                 pos = deq_.load(std::memory_order_relaxed);
             }
         }
-        std::optional<T> out(std::in_place, std::move(*s->ptr()));
+        out.emplace(std::move(*s->ptr()));
         s->ptr()->~T();
         s->seq.store(pos + mask_ + 1, std::memory_order_release);
-        return out;
+        return true;
     }
 
     /// Refuses every later push; returns how many pushes were ever accepted (exact).
