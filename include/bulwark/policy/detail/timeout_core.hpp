@@ -1,0 +1,122 @@
+#pragma once
+/// \file
+/// The one state core of every timeout type (`timeout`, `total_timeout`, `attempt_timeout`):
+/// how the deadline is set, how expiry is detected by each driver, and the rule that turns an
+/// outcome into `errc::timeout`.
+
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/error.hpp>
+#include <bulwark/core/outcome.hpp>
+#include <bulwark/core/policy.hpp>
+#include <bulwark/core/task.hpp>
+#include <bulwark/core/time.hpp>
+#include <bulwark/policy/detail/timeout_race.hpp>
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace bulwark::detail {
+
+/// Throws `invalid_argument_error` unless `limit` is a positive duration.
+inline void check_timeout_limit(duration limit, const char* who) {
+    if (limit <= duration::zero())
+        throw invalid_argument_error(std::string(who) +
+                                     ": the time limit must be positive (got a zero or negative "
+                                     "duration); remove the timeout instead of disabling it");
+}
+
+/// The last member of the timeout aggregates: its default initializer runs after the settings
+/// are in place, so `timeout{.total = -1s}` throws `invalid_argument_error` at construction
+/// (aggregates cannot have a validating constructor and keep designated initializers).
+struct timeout_check {
+    timeout_check(duration total, duration per_attempt) {
+        if ((total != duration::zero()) == (per_attempt != duration::zero()))
+            throw invalid_argument_error("bulwark::timeout: set exactly one of .total and "
+                                         ".per_attempt (e.g. timeout{.total = 2s})");
+        check_timeout_limit(total != duration::zero() ? total : per_attempt, "bulwark::timeout");
+    }
+    timeout_check(duration limit, const char* who) { check_timeout_limit(limit, who); }
+};
+
+struct timeout_core {
+    /// The rule shared by both drivers (Polly v8's TimeoutStrategy): once the time limit has
+    /// passed, a failure is reported as `errc::timeout` — the operation gave up because of our
+    /// deadline or stop request. A value that still arrived is kept: the work is done and the
+    /// caller already paid the wait (resilience4j's TimeLimiter instead drops it, because its
+    /// caller stopped waiting; bulwark's callers always wait for the operation to return).
+    template <class O>
+    static O finish(O&& o, bool expired) {
+        if (expired && o.has_failure()) [[unlikely]]
+            return O{errc::timeout};
+        return std::move(o);
+    }
+
+    /// Sync driver: tighten the deadline for the call (never extending an outer one), run it,
+    /// and judge the outcome by the clock. One clock read on the success path.
+    template <class Next>
+    static next_result_t<Next> run(Next& next, context& ctx, duration limit,
+                                   const any_clock& clock) {
+        const time_point deadline = saturating_add(clock.now(), limit);
+        scoped_deadline scope(ctx, deadline);
+        auto o = next(ctx);
+        if (o.has_failure()) [[unlikely]]
+            return finish(std::move(o), clock.now() >= deadline);
+        return o;
+    }
+
+    /// Coroutine driver: the operation runs on a child context (deadline tightened, its own
+    /// stop source) raced against a timer on `clock`. The first to finish requests stop on the
+    /// child: the timer stops sleeping, or the operation is told to give up; both are joined.
+    template <class Next>
+    static next_result_t<Next> run_async(Next& next, context& ctx, duration limit,
+                                         any_clock clock) {
+        using O = typename next_result_t<Next>::value_type;
+        context child(context::child, ctx);
+        child.tighten_deadline(saturating_add(clock.now(), limit));
+        std::stop_token stop = child.stop_token(); // made here: both branches share the source
+        race<O> r{child};
+        r.latch.add();
+        r.run_operation(r.latch, next);
+        r.latch.add();
+        r.run_timer(r.latch, clock, limit, std::move(stop));
+        co_await r.latch.wait();
+        // What the layers inside learnt about the call travels back to the caller's context.
+        ctx.set_attempt(child.attempt());
+        if (child.endpoint() != nullptr)
+            ctx.set_endpoint(child.endpoint());
+        co_return finish(std::move(*r.result), r.winner.load(std::memory_order_acquire) == timer);
+    }
+
+private:
+    enum : int { none, operation, timer };
+
+    /// The state both branches share, in the parent's frame.
+    template <class O>
+    struct race {
+        context& child;
+        std::optional<O> result{};
+        std::atomic<int> winner{none};
+        join_latch latch{};
+
+        template <class Next>
+        branch run_operation(join_latch&, Next& next) {
+            co_await await_into(next, child, result);
+            int expected = none;
+            if (winner.compare_exchange_strong(expected, operation, std::memory_order_acq_rel))
+                child.request_stop(); // wakes the timer
+        }
+
+        branch run_timer(join_latch&, const any_clock& clock, duration limit,
+                         std::stop_token stop) {
+            const bool elapsed = co_await clock.async_sleep_for(limit, std::move(stop));
+            int expected = none;
+            if (elapsed &&
+                winner.compare_exchange_strong(expected, timer, std::memory_order_acq_rel))
+                child.request_stop(); // the operation must observe it and return
+        }
+    };
+};
+
+} // namespace bulwark::detail

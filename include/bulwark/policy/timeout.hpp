@@ -1,0 +1,106 @@
+#pragma once
+/// \file
+/// Timeouts: `timeout{.total = 2s}` (one deadline over all attempts) and
+/// `timeout{.per_attempt = 300ms}` (a deadline per attempt), plus the distinct types
+/// `total_timeout{2s}` / `attempt_timeout{300ms}` whose placement `pipeline` checks at compile
+/// time.
+///
+/// ```cpp
+/// auto client = bulwark::pipeline{bulwark::timeout{.total = 2s}, bulwark::retry{...},
+///                                 bulwark::timeout{.per_attempt = 300ms}};
+/// ```
+/// Semantics follow Envoy's route timeout (includes all retries) and per-try timeout, gRPC's
+/// deadline over all attempts, and Polly v8's TimeoutStrategy for what a late result means.
+
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/error.hpp>
+#include <bulwark/core/policy.hpp>
+#include <bulwark/core/time.hpp>
+#include <bulwark/policy/detail/timeout_core.hpp>
+
+namespace bulwark {
+
+/// A time limit on the calls inside it: total (outside a retry) or per attempt (inside it).
+///
+/// Set exactly one of `.total` and `.per_attempt`; the other stays zero (else
+/// `invalid_argument_error` at construction). `pipeline` reads which one it is (`runtime_kind`)
+/// at construction and rejects two total timeouts or a per-attempt timeout outside the retry. For
+/// that check at compile time, use `total_timeout` / `attempt_timeout`.
+///
+/// **Failure semantics:** when the limit has passed, a failure of the inner call becomes
+/// `errc::timeout` (`resilience_error` from `execute`); a value that still arrived is returned
+/// (Polly v8). **Time and cancellation:** the context's deadline is tightened to now + limit,
+/// never extended. Sync driver: the operation must honour `ctx.deadline()` (or the stop token)
+/// — a blocking call that ignores both runs to its end, and is then judged by the clock.
+/// Coroutine driver: the operation runs on a child context and is raced against a timer on
+/// `.clock`; when the timer wins, stop is requested on the child and the operation must return
+/// (it is awaited, never abandoned). **Thread safety:** stateless; share freely.
+/// **Allocation:** none on the sync path; the coroutine driver allocates its frames, the
+/// child's stop source and one timer entry. **Complexity:** one clock read per call (two on
+/// failure).
+struct timeout {
+    duration total{};       ///< one deadline over everything inside (zero = not this kind)
+    duration per_attempt{}; ///< a deadline per attempt (zero = not this kind)
+    any_clock clock{};      ///< real time by default; `.clock = manual` in tests
+
+    /// Validates the settings at construction (throws `invalid_argument_error` unless exactly
+    /// one limit is set and it is positive). Leave it out of initializers.
+    [[no_unique_address]] detail::timeout_check checked_{total, per_attempt};
+
+    /// Total or per attempt, from the settings: `pipeline` checks placement with it.
+    policy_kind runtime_kind() const noexcept {
+        return total != duration::zero() ? policy_kind::total_timeout
+                                         : policy_kind::attempt_timeout;
+    }
+
+    /// The limit in force.
+    duration limit() const noexcept { return total != duration::zero() ? total : per_attempt; }
+
+    template <class Next>
+    next_result_t<Next> execute(Next&& next, context& ctx) const {
+        return detail::timeout_core::run(next, ctx, limit(), clock);
+    }
+    template <class Next>
+    next_result_t<Next> async_execute(Next&& next, context& ctx) const {
+        return detail::timeout_core::run_async(next, ctx, limit(), clock);
+    }
+};
+
+/// A timeout whose kind is part of its type, so `pipeline` checks its placement at compile time:
+/// use it as `total_timeout` or `attempt_timeout`. Same semantics as `timeout`.
+template <policy_kind K>
+struct basic_timeout {
+    static_assert(K == policy_kind::total_timeout || K == policy_kind::attempt_timeout,
+                  "bulwark::basic_timeout: the kind is total_timeout or attempt_timeout");
+    static constexpr policy_kind kind = K;
+
+    duration limit{};  ///< the time limit (must be positive)
+    any_clock clock{}; ///< real time by default; `.clock = manual` in tests
+
+    /// Validates the limit at construction (throws `invalid_argument_error` unless positive).
+    [[no_unique_address]] detail::timeout_check checked_{limit, K == policy_kind::total_timeout
+                                                                    ? "bulwark::total_timeout"
+                                                                    : "bulwark::attempt_timeout"};
+
+    template <class Next>
+    next_result_t<Next> execute(Next&& next, context& ctx) const {
+        return detail::timeout_core::run(next, ctx, limit, clock);
+    }
+    template <class Next>
+    next_result_t<Next> async_execute(Next&& next, context& ctx) const {
+        return detail::timeout_core::run_async(next, ctx, limit, clock);
+    }
+};
+
+/// `timeout{.total = d}` as its own type: `total_timeout{2s}`. Two of them in one pipeline, or one
+/// inside a retry or hedge, fail to compile with a message that says what to do.
+using total_timeout = basic_timeout<policy_kind::total_timeout>;
+
+/// `timeout{.per_attempt = d}` as its own type: `attempt_timeout{300ms}`. Placed outside a retry
+/// or hedge, it fails to compile.
+using attempt_timeout = basic_timeout<policy_kind::attempt_timeout>;
+
+static_assert(async_policy<timeout> && async_policy<total_timeout> &&
+              async_policy<attempt_timeout>);
+
+} // namespace bulwark
