@@ -144,8 +144,15 @@ private:
 
     template <class Out>
     void complete(const detail::breaker_permit& p, const Out& out, time_point start) {
-        const verdict v = classifier_(out);
-        settle(core_->record(p, v == verdict::failure, v == verdict::ignore, start));
+        constexpr bool usable = classifier_for<Classifier, typename Out::value_type>;
+        static_assert(usable,
+                      "bulwark::circuit_breaker: the classifier must be callable as "
+                      "verdict(const bulwark::outcome<R>&) for the operation's result R; "
+                      "use bulwark::failure_if(pred) / ignore_if(pred) to classify by value");
+        if constexpr (usable) {
+            const verdict v = classifier_(out);
+            settle(core_->record(p, v == verdict::failure, v == verdict::ignore, start));
+        }
     }
 
     void settle(const breaker_transition& t) {
