@@ -1,0 +1,130 @@
+#pragma once
+/// \file
+/// Hazard slots (Michael, "Hazard Pointers", 2004) protecting the copy-on-write subscriber
+/// snapshots of the multi-threaded bus: a publisher announces the snapshot it reads in a slot of
+/// its own thread record (one store, no shared-cache-line write, no lock, no allocation); a
+/// writer frees a replaced snapshot only when no slot holds it.
+///
+/// Each thread owns one record of `depth` slots, so publishing from inside a handler (nested
+/// dispatch) takes the next slot. Records are never freed; a record whose thread ended is reused.
+
+#include <atomic>
+#include <cstddef>
+#include <stdexcept>
+
+namespace bulwark::detail {
+
+struct hazard_record {
+    static constexpr std::size_t depth = 64;
+    std::atomic<const void*> slots[depth]{};
+    std::atomic<bool> taken{true};
+    hazard_record* next = nullptr; // immutable once published
+    std::size_t used = 0;          // slots in use; touched only by the owning thread
+};
+
+/// The process-wide list of thread records.
+class hazard_domain {
+public:
+    static hazard_domain& instance() noexcept {
+        static hazard_domain d;
+        return d;
+    }
+    hazard_record* head() const noexcept { return head_.load(std::memory_order_acquire); }
+
+    hazard_record* acquire() {
+        for (hazard_record* r = head(); r != nullptr; r = r->next) {
+            bool free = false;
+            if (!r->taken.load(std::memory_order_relaxed) &&
+                r->taken.compare_exchange_strong(free, true, std::memory_order_acquire))
+                return r;
+        }
+        auto* r = new hazard_record;
+        hazard_record* h = head_.load(std::memory_order_relaxed);
+        do {
+            r->next = h;
+        } while (!head_.compare_exchange_weak(h, r, std::memory_order_release,
+                                              std::memory_order_relaxed));
+        return r;
+    }
+    static void release(hazard_record* r) noexcept {
+        r->used = 0;
+        r->taken.store(false, std::memory_order_release);
+    }
+
+    /// True when any slot of any thread holds `p` (call after publishing the replacement).
+    bool protects(const void* p) const noexcept {
+        for (hazard_record* r = head(); r != nullptr; r = r->next)
+            for (const auto& s : r->slots)
+                if (s.load(std::memory_order_seq_cst) == p)
+                    return true;
+        return false;
+    }
+
+private:
+    hazard_domain() = default;
+    std::atomic<hazard_record*> head_{nullptr};
+};
+
+struct hazard_owner {
+    hazard_record* rec = nullptr;
+    ~hazard_owner() {
+        if (rec != nullptr)
+            hazard_domain::release(rec);
+    }
+};
+
+inline thread_local hazard_record* tls_hazard = nullptr; // trivial: no TLS guard on the hot path
+
+[[gnu::noinline]] inline hazard_record* acquire_thread_record() {
+    static thread_local hazard_owner owner; // returns the record when the thread ends
+    owner.rec = hazard_domain::instance().acquire();
+    tls_hazard = owner.rec;
+    return owner.rec;
+}
+
+/// Protects the value of an atomic pointer for the guard's lifetime.
+template <class T>
+class hazard_guard {
+public:
+    explicit hazard_guard(const std::atomic<T*>& src) {
+        hazard_record* r = tls_hazard;
+        if (r == nullptr) [[unlikely]]
+            r = acquire_thread_record();
+        if (r->used == hazard_record::depth) [[unlikely]]
+            throw std::length_error("bulwark::bus: publishing nested more than 64 levels deep "
+                                    "inside handlers (a publish loop?)");
+        slot_ = &r->slots[r->used];
+        rec_ = r;
+        T* p = src.load(std::memory_order_acquire);
+        while (p != nullptr) {
+            slot_->store(p, std::memory_order_seq_cst);
+            T* again = src.load(std::memory_order_seq_cst);
+            if (again == p)
+                break;
+            p = again;
+        }
+        if (p == nullptr) { // nothing to protect: leave the slot free
+            slot_->store(nullptr, std::memory_order_relaxed);
+            slot_ = nullptr;
+            return;
+        }
+        ++r->used;
+        ptr_ = p;
+    }
+    hazard_guard(const hazard_guard&) = delete;
+    hazard_guard& operator=(const hazard_guard&) = delete;
+    ~hazard_guard() {
+        if (slot_ != nullptr) {
+            slot_->store(nullptr, std::memory_order_release);
+            --rec_->used;
+        }
+    }
+    T* get() const noexcept { return ptr_; }
+
+private:
+    std::atomic<const void*>* slot_ = nullptr;
+    hazard_record* rec_ = nullptr;
+    T* ptr_ = nullptr;
+};
+
+} // namespace bulwark::detail

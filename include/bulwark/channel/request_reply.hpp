@@ -1,0 +1,165 @@
+#pragma once
+/// \file
+/// Request/reply over a bus, NATS-style: `bus.respond<Req>(handler)` registers a responder,
+/// `bus.request<Req, Reply>(req, deadline)` sends the request with a fresh correlation id
+/// (the request's message id, which responders see in their `envelope`) and returns
+/// `outcome<Reply>`:
+///
+/// - no live responder: `errc::no_responders` at once (as the NATS server's 503 status reply);
+/// - the first reply wins (responders are asked in subscription order; a responder returning an
+///   empty `std::optional` declines and the next is asked, as a queue group would);
+/// - the deadline (read from the bus's clock) passes before a reply: `errc::timeout`, and a late
+///   reply is dropped;
+/// - a responder that throws or returns a failed `outcome` answers with that failure.
+///
+/// The reply type of a request type is `Req::reply_type` when declared (checked at compile
+/// time); otherwise each request names it, and a responder replying another type is skipped.
+
+#include <bulwark/channel/detail/cow_list.hpp>
+#include <bulwark/channel/envelope.hpp>
+#include <bulwark/channel/topics.hpp>
+#include <bulwark/core/outcome.hpp>
+#include <bulwark/core/time.hpp>
+
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace bulwark::detail {
+
+template <class T>
+inline constexpr char type_tag = 0; // &type_tag<T>: a unique address per type
+
+struct no_reply_declared {};
+
+/// `reply_of<Req>::type` when declared, else `no_reply_declared`.
+template <class Req>
+auto declared_reply() {
+    if constexpr (requires { typename reply_of<Req>::type; })
+        return std::type_identity<typename reply_of<Req>::type>{};
+    else
+        return std::type_identity<no_reply_declared>{};
+}
+template <class Req>
+using declared_reply_t = typename decltype(declared_reply<Req>())::type;
+
+template <class T>
+struct reply_shape {
+    using value = T;
+    static constexpr bool may_decline = false;
+};
+template <class T>
+struct reply_shape<std::optional<T>> {
+    using value = T;
+    static constexpr bool may_decline = true;
+};
+template <class T>
+struct reply_shape<outcome<T>> {
+    using value = T;
+    static constexpr bool may_decline = false;
+};
+
+template <class F, class Req>
+auto responder_result() {
+    if constexpr (std::is_invocable_v<F&, const Req&>)
+        return std::type_identity<std::invoke_result_t<F&, const Req&>>{};
+    else if constexpr (std::is_invocable_v<F&, const envelope<Req>&>)
+        return std::type_identity<std::invoke_result_t<F&, const envelope<Req>&>>{};
+    else
+        return std::type_identity<no_reply_declared>{};
+}
+template <class F, class Req>
+using responder_result_t = std::remove_cvref_t<typename decltype(responder_result<F, Req>())::type>;
+
+/// The reply type a responder `F` of `Req` produces: `Req::reply_type` when declared.
+template <class F, class Req>
+using responder_reply_t =
+    std::conditional_t<std::is_same_v<declared_reply_t<Req>, no_reply_declared>,
+                       typename reply_shape<responder_result_t<F, Req>>::value,
+                       declared_reply_t<Req>>;
+
+template <class Policy, class Req>
+struct responder_node : node_base<Policy> {
+    /// Writes the reply into `out` (a `std::optional<outcome<Reply>>`) when `tag` is the
+    /// responder's reply type; returns false when it declined or replies another type.
+    bool (*call)(responder_node*, const Req&, const message_metadata&, void* out,
+                 const void* tag) = nullptr;
+};
+
+template <class Policy, class Req, class F>
+struct responder_node_impl final : responder_node<Policy, Req> {
+    using raw = responder_result_t<F, Req>;
+    using reply = responder_reply_t<F, Req>;
+    F fn;
+
+    template <class G>
+    explicit responder_node_impl(G&& g)
+        : fn(std::forward<G>(g)) {
+        this->destroy = [](node_base<Policy>* n) noexcept {
+            delete static_cast<responder_node_impl*>(n);
+        };
+        this->call = &invoke;
+    }
+    decltype(auto) call_fn(const Req& r, const message_metadata& md) {
+        if constexpr (std::is_invocable_v<F&, const Req&>)
+            return std::invoke(fn, r);
+        else
+            return std::invoke(fn, envelope<Req>{r, md});
+    }
+    static bool invoke(responder_node<Policy, Req>* n, const Req& r, const message_metadata& md,
+                       void* out, const void* tag) {
+        if (tag != &type_tag<reply>)
+            return false;
+        auto* self = static_cast<responder_node_impl*>(n);
+        auto& slot = *static_cast<std::optional<outcome<reply>>*>(out);
+        try {
+            if constexpr (std::is_void_v<raw>) {
+                self->call_fn(r, md);
+                slot.emplace(outcome<void>::success());
+            } else if constexpr (reply_shape<raw>::may_decline) {
+                auto v = self->call_fn(r, md);
+                if (!v)
+                    return false;
+                slot.emplace(std::move(*v));
+            } else {
+                slot.emplace(self->call_fn(r, md));
+            }
+        } catch (...) {
+            slot.emplace(outcome<reply>::current_exception());
+        }
+        return true;
+    }
+};
+
+/// The request core shared by `bus::request` and the query and command buses.
+template <class Reply, class Policy, class Req>
+outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, const Req& req,
+                           message_metadata& md, const any_clock& clock, time_point deadline) {
+    stamp(md); // the request id is the correlation id its reply answers
+    std::optional<outcome<Reply>> reply;
+    enum { none, timed_out, replied } state = none;
+    list.read([&](snapshot<responder_node<Policy, Req>>* s) {
+        if (s == nullptr)
+            return;
+        for (auto* n : *s) {
+            if (!n->live.load(std::memory_order_acquire))
+                continue;
+            if (clock.now() >= deadline) {
+                state = timed_out;
+                return;
+            }
+            if (n->call(n, req, md, &reply, &type_tag<Reply>)) {
+                state = replied;
+                return;
+            }
+        }
+    });
+    if (state == replied && clock.now() >= deadline)
+        return errc::timeout; // a late reply is dropped
+    if (state == replied)
+        return std::move(*reply);
+    return state == timed_out ? errc::timeout : errc::no_responders;
+}
+
+} // namespace bulwark::detail
