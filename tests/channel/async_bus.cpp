@@ -1,0 +1,135 @@
+#include <bulwark/channel/async_bus.hpp>
+
+#include "support/alloc_counter.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+struct shipment_created {
+    static constexpr std::string_view subject = "shipments.created";
+    int id = 0;
+    int key = 0;
+};
+struct shipment_lost {
+    static constexpr std::string_view subject = "shipments.lost";
+    std::string why;
+};
+using ship_topics = bulwark::topics<shipment_created, shipment_lost>;
+} // namespace
+
+TEST_CASE("async_bus routes each type to its topic's consumers", "[channel][async_bus]") {
+    bulwark::async_bus<ship_topics> bus;
+    std::atomic<int> created{0};
+    std::mutex m;
+    std::vector<std::string> lost;
+    bus.subscribe<shipment_created>([&](const shipment_created& s) { created += s.id; },
+                                    {.consumers = 2});
+    bus.subscribe<shipment_lost>([&](const bulwark::envelope<shipment_lost>& e) {
+        REQUIRE_FALSE(e.id().is_nil()); // stamped at publish
+        std::lock_guard lock(m);
+        lost.push_back(e.message().why);
+    });
+    for (int i = 1; i <= 100; ++i)
+        REQUIRE_FALSE(bus.publish(shipment_created{i}));
+    REQUIRE_FALSE(bus.publish(shipment_lost{"storm"}));
+    bus.drain();
+    REQUIRE(created == 5050);
+    REQUIRE(lost == std::vector<std::string>{"storm"});
+    REQUIRE(bus.channel<shipment_created>()->acked() == 100);
+}
+
+TEST_CASE("async_bus: no consumer group means no_responders; closed means channel_closed",
+          "[channel][async_bus]") {
+    bulwark::async_bus<ship_topics> bus;
+    REQUIRE(bus.publish(shipment_lost{"x"}) == bulwark::errc::no_responders);
+    REQUIRE(bus.channel<shipment_lost>() == nullptr);
+    bus.subscribe<shipment_created>([](const shipment_created&) {});
+    REQUIRE_THROWS_AS(bus.subscribe<shipment_created>([](const shipment_created&) {}),
+                      bulwark::invalid_argument_error);
+    bus.close();
+    REQUIRE(bus.publish(shipment_created{1}) == bulwark::errc::channel_closed);
+}
+
+TEST_CASE("async_bus: per-key order, redelivery, dead letters and dedupe together",
+          "[channel][async_bus][delivery]") {
+    bulwark::async_bus<ship_topics> bus;
+    bulwark::dead_letter_box<bulwark::async_message<shipment_created>> dead;
+    auto window = std::make_shared<bulwark::dedupe_window<bulwark::message_id>>(256);
+    std::vector<std::vector<int>> seen(4);
+    bus.subscribe<shipment_created>(
+        [&](bulwark::bus_delivery<shipment_created>& d) {
+            const auto& s = d.message().message;
+            if (s.id < 0)
+                return d.dead_letter("negative id");
+            if (s.id == 7 && d.attempt() == 1)
+                return d.nack("retry once");
+            seen[static_cast<std::size_t>(s.key)].push_back(s.id);
+            d.ack();
+        },
+        {.consumers = 4,
+         .per_key_order = true,
+         .delivery = bulwark::at_least_once{.max_deliveries = 3},
+         .dead_letter = dead.sink()},
+        window);
+    bulwark::message_metadata dup;
+    dup.id = bulwark::message_id::generate();
+    for (int i = 0; i < 40; ++i)
+        REQUIRE_FALSE(bus.publish_keyed(shipment_created{i, i % 4}, i % 4));
+    REQUIRE_FALSE(bus.publish_keyed(shipment_created{100, 0}, 0, dup));
+    REQUIRE_FALSE(bus.publish_keyed(shipment_created{100, 0}, 0, dup)); // duplicate id: dropped
+    REQUIRE_FALSE(bus.publish_keyed(shipment_created{-1, 1}, 1));
+    bus.drain();
+    for (int k = 0; k < 4; ++k) {
+        std::vector<int> expect;
+        for (int i = k; i < 40; i += 4)
+            expect.push_back(i);
+        if (k == 0)
+            expect.push_back(100);
+        REQUIRE(seen[static_cast<std::size_t>(k)] == expect); // 7 was redelivered in place
+    }
+    REQUIRE(window->duplicates() == 1);
+    auto letters = dead.items();
+    REQUIRE(letters.size() == 1);
+    REQUIRE(letters[0].message.message.id == -1);
+    REQUIRE(letters[0].reason == "negative id");
+}
+
+TEST_CASE("async_bus publish allocates nothing on the producer side",
+          "[channel][async_bus][alloc]") {
+    bulwark::async_bus<ship_topics> bus;
+    std::atomic<long> sum{0};
+    bus.subscribe<shipment_created>([&](const shipment_created& s) { sum += s.id; },
+                                    {.capacity = 1024});
+    REQUIRE_FALSE(bus.publish(shipment_created{0}));
+    bus.drain();
+    bulwark::test::alloc_scope scope;
+    for (int i = 1; i <= 500; ++i)
+        REQUIRE_FALSE(bus.publish(shipment_created{i}));
+    REQUIRE(scope.count() == 0);
+    bus.drain();
+    REQUIRE(sum == 500L * 501 / 2);
+}
+
+TEST_CASE("async_bus under concurrent publishers", "[channel][async_bus][concurrency]") {
+    std::atomic<int> n{0};
+    {
+        bulwark::async_bus<ship_topics> bus;
+        bus.subscribe<shipment_created>([&](const shipment_created&) { ++n; },
+                                        {.capacity = 64, .consumers = 2});
+        std::vector<std::jthread> producers;
+        for (int p = 0; p < 3; ++p)
+            producers.emplace_back([&] {
+                for (int i = 0; i < 5000; ++i)
+                    REQUIRE_FALSE(bus.publish(shipment_created{i}));
+            });
+        producers.clear();
+    } // the destructor drains
+    REQUIRE(n == 15000);
+}
