@@ -1,0 +1,168 @@
+// Pick cost of each balancing strategy at 4, 16, 256 and 4096 endpoints, beside a naive
+// "seed-style" balancer (a mutex and a copy of the healthy instances per pick, as a first
+// hand-written client-side balancer often does).
+//
+//   BM_pick/<strategy>/<n>        the strategy's pick over a held snapshot
+//   BM_read_pick/<strategy>/<n>   plus opening the registry's read section (what balance pays)
+//   BM_call/<strategy>/<n>        the whole balance policy around a no-op operation
+//   BM_naive_pick/<n>             the baseline
+
+#include <bulwark/balance/balance.hpp>
+#include <bulwark/balance/least_outstanding.hpp>
+#include <bulwark/balance/maglev.hpp>
+#include <bulwark/balance/p2c.hpp>
+#include <bulwark/balance/random.hpp>
+#include <bulwark/balance/ring_hash.hpp>
+#include <bulwark/balance/round_robin.hpp>
+#include <bulwark/balance/weighted_round_robin.hpp>
+#include <bulwark/pipeline.hpp>
+
+#include "support/alloc_counter.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+const bulwark::time_point now{100s};
+
+std::vector<bulwark::endpoint_info> make_endpoints(std::size_t n) {
+    std::vector<bulwark::endpoint_info> v;
+    for (std::size_t i = 0; i < n; ++i)
+        v.push_back(
+            {.address = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":8080",
+             .weight = static_cast<std::uint32_t>(1 + i % 3)});
+    return v;
+}
+
+/// A registry whose endpoints have latency histories and a few requests in flight.
+std::unique_ptr<bulwark::registry> make_registry(std::size_t n) {
+    auto reg = std::make_unique<bulwark::registry>(make_endpoints(n));
+    std::size_t i = 0;
+    for (const auto& e : reg->endpoints()) {
+        e->observe_latency(std::chrono::microseconds{200 + 37 * (i % 50)}, now - 1s, 10s);
+        for (std::size_t k = 0; k < i % 4; ++k)
+            e->begin_request();
+        ++i;
+    }
+    return reg;
+}
+
+void report_allocs(benchmark::State& state, std::size_t before) {
+    state.counters["allocs/iter"] =
+        benchmark::Counter(static_cast<double>(bulwark::test::thread_allocations() - before) /
+                           static_cast<double>(state.iterations()));
+}
+
+template <class Strategy>
+void BM_pick(benchmark::State& state) {
+    auto reg = make_registry(static_cast<std::size_t>(state.range(0)));
+    Strategy s{};
+    bulwark::context ctx;
+    auto r = reg->read();
+    (void)s.pick(r.set(), ctx, now); // builds tables
+    std::uint64_t key = 0;
+    const auto before = bulwark::test::thread_allocations();
+    for (auto _ : state) {
+        ctx.set_hash_key(key++);
+        benchmark::DoNotOptimize(s.pick(r.set(), ctx, now));
+    }
+    report_allocs(state, before);
+}
+
+template <class Strategy>
+void BM_read_pick(benchmark::State& state) {
+    auto reg = make_registry(static_cast<std::size_t>(state.range(0)));
+    Strategy s{};
+    bulwark::context ctx;
+    {
+        auto r = reg->read();
+        (void)s.pick(r.set(), ctx, now);
+    }
+    std::uint64_t key = 0;
+    const auto before = bulwark::test::thread_allocations();
+    for (auto _ : state) {
+        ctx.set_hash_key(key++);
+        auto r = reg->read();
+        benchmark::DoNotOptimize(s.pick(r.set(), ctx, now));
+    }
+    report_allocs(state, before);
+}
+
+template <class Strategy>
+void BM_call(benchmark::State& state) {
+    auto reg = make_registry(static_cast<std::size_t>(state.range(0)));
+    auto client = bulwark::pipeline{bulwark::balance<Strategy>{*reg}};
+    auto op = [](bulwark::context& ctx) { return ctx.endpoint()->weight(); };
+    (void)client.execute(op);
+    const auto before = bulwark::test::thread_allocations();
+    for (auto _ : state)
+        benchmark::DoNotOptimize(client.execute(op));
+    report_allocs(state, before);
+}
+
+/// The baseline: healthy instances copied out under a mutex on every pick, then round robin.
+struct naive_balancer {
+    struct instance {
+        std::string address;
+        bool healthy = true;
+    };
+    std::mutex mutex;
+    std::vector<std::shared_ptr<instance>> instances;
+    std::size_t next = 0;
+
+    std::shared_ptr<instance> pick() {
+        std::vector<std::shared_ptr<instance>> healthy;
+        {
+            std::lock_guard lock(mutex);
+            for (const auto& i : instances)
+                if (i->healthy)
+                    healthy.push_back(i);
+        }
+        if (healthy.empty())
+            return nullptr;
+        std::lock_guard lock(mutex);
+        return healthy[next++ % healthy.size()];
+    }
+};
+
+void BM_naive_pick(benchmark::State& state) {
+    naive_balancer lb;
+    for (const auto& e : make_endpoints(static_cast<std::size_t>(state.range(0))))
+        lb.instances.push_back(
+            std::make_shared<naive_balancer::instance>(naive_balancer::instance{e.address}));
+    const auto before = bulwark::test::thread_allocations();
+    for (auto _ : state)
+        benchmark::DoNotOptimize(lb.pick());
+    report_allocs(state, before);
+}
+
+#define BULWARK_PICK_BENCH(fn, strategy)                                                           \
+    BENCHMARK_TEMPLATE(fn, bulwark::strategy)                                                      \
+        ->Name(#fn "/" #strategy)                                                                  \
+        ->Arg(4)                                                                                   \
+        ->Arg(16)                                                                                  \
+        ->Arg(256)                                                                                 \
+        ->Arg(4096)
+
+BULWARK_PICK_BENCH(BM_pick, round_robin);
+BULWARK_PICK_BENCH(BM_pick, weighted_round_robin);
+BULWARK_PICK_BENCH(BM_pick, random);
+BULWARK_PICK_BENCH(BM_pick, least_outstanding);
+BULWARK_PICK_BENCH(BM_pick, p2c_peak_ewma);
+BULWARK_PICK_BENCH(BM_pick, ring_hash);
+BULWARK_PICK_BENCH(BM_pick, maglev);
+BENCHMARK(BM_naive_pick)->Name("BM_naive_pick")->Arg(4)->Arg(16)->Arg(256)->Arg(4096);
+BULWARK_PICK_BENCH(BM_read_pick, round_robin);
+BULWARK_PICK_BENCH(BM_read_pick, p2c_peak_ewma);
+BULWARK_PICK_BENCH(BM_read_pick, maglev);
+BULWARK_PICK_BENCH(BM_call, round_robin);
+BULWARK_PICK_BENCH(BM_call, p2c_peak_ewma);
+
+} // namespace
