@@ -1,0 +1,147 @@
+#pragma once
+/// \file
+/// `bulkhead`: caps the calls running at once, with an optional bounded queue whose callers wait
+/// up to a maximum time (resilience4j's SemaphoreBulkhead with maxConcurrentCalls /
+/// maxWaitDuration, plus a queue bound like Envoy's max_pending_requests).
+///
+/// ```cpp
+/// bulwark::bulkhead limit{{.max_concurrent = 10, .max_queued = 20, .max_wait = 50ms}};
+/// auto client = bulwark::pipeline{std::move(limit), bulwark::timeout{.total = 1s}};
+/// ```
+
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/error.hpp>
+#include <bulwark/core/policy.hpp>
+#include <bulwark/core/time.hpp>
+#include <bulwark/policy/detail/bulkhead_state.hpp>
+
+#include <cstddef>
+#include <memory>
+
+namespace bulwark {
+
+/// Settings of a `bulkhead`. Defaults follow resilience4j (25 concurrent calls, no waiting).
+struct bulkhead_options {
+    std::size_t max_concurrent = 25; ///< calls running at once (>= 1)
+    std::size_t max_queued = 0;      ///< callers that may wait for a slot (0 = reject at once)
+    duration max_wait{};             ///< how long a queued caller waits (> 0 iff max_queued > 0)
+    any_clock clock{};               ///< time of the waits; `.clock = manual` in tests
+};
+
+/// A concurrency limit. A call takes a permit or waits in a bounded queue for at most
+/// `max_wait` (and never past the context's deadline); else it is rejected.
+///
+/// **Failure semantics:** a rejected call returns `errc::bulkhead_full` without running; a
+/// queued call whose context is stopped returns `errc::cancelled`. Outcomes of calls that ran
+/// pass through unchanged. **Time and cancellation:** waits use `.clock` (sync: a blocking
+/// sleep; coroutine: a timer) and wake on a released permit or on the context's stop.
+/// **Thread safety:** all calls may run concurrently; a newcomer may take a freed permit before
+/// a woken waiter (barging, no fairness), which keeps the fast path lock-free.
+/// **Allocation:** the state at construction; none on the fast path (a free permit: one CAS to
+/// take, one atomic decrement to give back); a wait allocates its stop sources.
+class bulkhead {
+public:
+    static constexpr policy_kind kind = policy_kind::bulkhead;
+
+    /// Throws `invalid_argument_error` for `max_concurrent == 0`, a negative `max_wait`, or a
+    /// queue without a wait (or a wait without a queue).
+    explicit bulkhead(bulkhead_options options = {})
+        : max_wait_(options.max_wait)
+        , clock_(std::move(options.clock)) {
+        if (options.max_concurrent == 0)
+            throw invalid_argument_error("bulwark::bulkhead: max_concurrent must be at least 1");
+        if (options.max_wait < duration::zero())
+            throw invalid_argument_error("bulwark::bulkhead: max_wait must not be negative");
+        if ((options.max_queued == 0) != (options.max_wait == duration::zero()))
+            throw invalid_argument_error(
+                "bulwark::bulkhead: max_queued and max_wait go together: a queued caller needs a "
+                "max_wait > 0, and a max_wait needs max_queued > 0");
+        state_ =
+            std::make_unique<detail::bulkhead_state>(options.max_concurrent, options.max_queued);
+    }
+
+    template <class Next>
+    next_result_t<Next> execute(Next&& next, context& ctx) {
+        if (state_->try_acquire()) [[likely]] {
+            detail::bulkhead_permit permit(*state_);
+            return next(ctx);
+        }
+        if (!state_->try_enqueue())
+            return {errc::bulkhead_full};
+        const time_point until = wait_deadline(ctx);
+        bool got = false;
+        for (;;) {
+            detail::bulkhead_waiter w{ctx.stop_token()};
+            if ((got = state_->link_and_try(w)))
+                break;
+            const duration left = until - clock_.now();
+            if (left > duration::zero() && !ctx.stop_requested())
+                clock_.sleep_for(left, w.wake.get_token());
+            state_->unlink(w);
+            if ((got = state_->try_acquire()) || wait_over(ctx, until))
+                break;
+        }
+        state_->leave_queue();
+        if (!got)
+            return {rejection(ctx)};
+        detail::bulkhead_permit permit(*state_);
+        if (ctx.stop_requested())
+            return {errc::cancelled};
+        return next(ctx);
+    }
+
+    template <class Next>
+    next_result_t<Next> async_execute(Next&& next, context& ctx) {
+        if (state_->try_acquire()) [[likely]] {
+            detail::bulkhead_permit permit(*state_);
+            co_return co_await next(ctx);
+        }
+        if (!state_->try_enqueue())
+            co_return errc::bulkhead_full;
+        const time_point until = wait_deadline(ctx);
+        bool got = false;
+        for (;;) {
+            detail::bulkhead_waiter w{ctx.stop_token()};
+            if ((got = state_->link_and_try(w)))
+                break;
+            const duration left = until - clock_.now();
+            if (left > duration::zero() && !ctx.stop_requested())
+                co_await clock_.async_sleep_for(left, w.wake.get_token());
+            state_->unlink(w);
+            if ((got = state_->try_acquire()) || wait_over(ctx, until))
+                break;
+        }
+        state_->leave_queue();
+        if (!got)
+            co_return rejection(ctx);
+        detail::bulkhead_permit permit(*state_);
+        if (ctx.stop_requested())
+            co_return errc::cancelled;
+        co_return co_await next(ctx);
+    }
+
+    /// Calls running now.
+    std::size_t active() const noexcept { return state_->active(); }
+    /// Callers waiting for a permit now.
+    std::size_t queued() const noexcept { return state_->queued(); }
+
+private:
+    time_point wait_deadline(const context& ctx) const noexcept {
+        const time_point t = saturating_add(clock_.now(), max_wait_);
+        return t < ctx.deadline() ? t : ctx.deadline();
+    }
+    bool wait_over(const context& ctx, time_point until) const noexcept {
+        return ctx.stop_requested() || clock_.now() >= until;
+    }
+    static errc rejection(const context& ctx) noexcept {
+        return ctx.stop_requested() ? errc::cancelled : errc::bulkhead_full;
+    }
+
+    std::unique_ptr<detail::bulkhead_state> state_;
+    duration max_wait_;
+    any_clock clock_;
+};
+
+static_assert(async_policy<bulkhead>);
+
+} // namespace bulwark

@@ -1,0 +1,162 @@
+#pragma once
+/// \file
+/// `rate_limiter`: a lock-free token bucket — `rate` permits per `per`, bursts up to `burst`,
+/// and an optional wait of at most `max_wait` for the next permit.
+///
+/// ```cpp
+/// bulwark::rate_limiter limit{{.rate = 100, .per = 1s, .burst = 20, .max_wait = 50ms}};
+/// ```
+/// The bucket is kept as one "theoretical arrival time" (the GCRA form of a token bucket, as in
+/// nginx's limit_req and Envoy's local rate limit): one atomic word, updated with one CAS.
+
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/error.hpp>
+#include <bulwark/core/policy.hpp>
+#include <bulwark/core/time.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+
+namespace bulwark {
+
+/// Settings of a `rate_limiter`.
+struct rate_limiter_options {
+    double rate = 0;                        ///< permits per `per` (> 0; required)
+    duration per = std::chrono::seconds{1}; ///< the period of `rate`
+    std::size_t burst = 0; ///< bucket size: permits at once (0 = one period's worth)
+    duration max_wait{};   ///< longest wait for a permit (0 = reject at once)
+    any_clock clock{};     ///< real time by default; `.clock = manual` in tests
+};
+
+namespace detail {
+
+/// The bucket: `tat` is when the bucket would be full again. Taking a permit moves it one
+/// interval on; the call may proceed when that is within `burst` intervals of now.
+class token_bucket {
+public:
+    token_bucket(duration interval, std::size_t burst) noexcept
+        : interval_(interval.count())
+        , limit_(interval.count() * static_cast<rep>(burst)) {}
+
+    /// Takes a permit at `now`, reserving a future one when the wait is at most `max_wait`.
+    /// Returns the wait (zero = go now), or a negative `-needed` when refused.
+    duration acquire(time_point now, duration max_wait) noexcept {
+        const rep t = now.time_since_epoch().count();
+        rep tat = tat_.load(std::memory_order_relaxed);
+        for (;;) {
+            const rep next = (tat > t ? tat : t) + interval_;
+            const rep wait = next - t - limit_;
+            if (wait > max_wait.count())
+                return -duration{wait};
+            if (tat_.compare_exchange_weak(tat, next, std::memory_order_relaxed))
+                return wait > 0 ? duration{wait} : duration::zero();
+        }
+    }
+
+    /// Permits that could be taken at `now` without waiting.
+    std::size_t available(time_point now) const noexcept {
+        const rep t = now.time_since_epoch().count();
+        const rep tat = tat_.load(std::memory_order_relaxed);
+        const rep used = tat > t ? tat - t : 0;
+        return used >= limit_ ? 0 : static_cast<std::size_t>((limit_ - used) / interval_);
+    }
+
+private:
+    using rep = duration::rep;
+    const rep interval_;
+    const rep limit_;
+    std::atomic<rep> tat_{std::numeric_limits<rep>::min() / 2}; // full at start
+};
+
+} // namespace detail
+
+/// A token-bucket rate limit on the calls through it.
+///
+/// **Failure semantics:** a call that finds no permit, and would wait longer than `max_wait` (or
+/// past the context's deadline), returns `errc::rate_limited` with `retry_after` = the wait it
+/// would need. Outcomes of calls that ran pass through. **Time and cancellation:** permits
+/// refill on `.clock` (one per `per / rate`); a waiting call reserves its permit, then sleeps
+/// (sync) or awaits a timer (coroutine); a stop request ends the wait with `errc::cancelled`
+/// (the reserved permit is spent, as in resilience4j's AtomicRateLimiter). **Thread safety:**
+/// lock-free; share one limiter with `std::ref`. **Allocation:** the state at construction;
+/// none on the success path (one clock read, one CAS). **Complexity:** O(1).
+class rate_limiter {
+public:
+    static constexpr policy_kind kind = policy_kind::rate_limiter;
+
+    /// Throws `invalid_argument_error` for a rate that is not positive, a period that is not
+    /// positive, a negative max_wait, or an interval `per / rate` below one nanosecond.
+    explicit rate_limiter(rate_limiter_options o)
+        : max_wait_(o.max_wait)
+        , clock_(std::move(o.clock)) {
+        if (!(o.rate > 0) || !std::isfinite(o.rate))
+            throw invalid_argument_error("bulwark::rate_limiter: rate must be a positive number "
+                                         "of permits per period (e.g. .rate = 100, .per = 1s)");
+        if (o.per <= duration::zero())
+            throw invalid_argument_error("bulwark::rate_limiter: per must be positive");
+        if (o.max_wait < duration::zero())
+            throw invalid_argument_error("bulwark::rate_limiter: max_wait must not be negative");
+        const double interval = static_cast<double>(o.per.count()) / o.rate;
+        if (interval < 1.0)
+            throw invalid_argument_error("bulwark::rate_limiter: rate / per is more than one "
+                                         "permit per nanosecond");
+        const std::size_t burst =
+            o.burst != 0 ? o.burst : static_cast<std::size_t>(std::ceil(o.rate));
+        state_ = std::make_unique<detail::token_bucket>(
+            duration{static_cast<duration::rep>(interval)}, burst);
+    }
+
+    template <class Next>
+    next_result_t<Next> execute(Next&& next, context& ctx) {
+        const duration wait = admit(ctx);
+        if (wait != duration::zero()) [[unlikely]] {
+            if (wait < duration::zero())
+                return {errc::rate_limited, -wait};
+            if (!clock_.sleep_for(wait, ctx.stop_token()))
+                return {errc::cancelled};
+        }
+        return next(ctx);
+    }
+
+    template <class Next>
+    next_result_t<Next> async_execute(Next&& next, context& ctx) {
+        const duration wait = admit(ctx);
+        if (wait != duration::zero()) [[unlikely]] {
+            if (wait < duration::zero())
+                co_return outcome_of<Next>(errc::rate_limited, -wait);
+            if (!co_await clock_.async_sleep_for(wait, ctx.stop_token()))
+                co_return outcome_of<Next>(errc::cancelled);
+        }
+        co_return co_await next(ctx);
+    }
+
+    /// Permits that a call could take now without waiting.
+    std::size_t available() const noexcept { return state_->available(clock_.now()); }
+
+private:
+    template <class Next>
+    static auto outcome_of(errc e, duration retry_after = {}) {
+        return typename next_result_t<Next>::value_type{e, retry_after};
+    }
+
+    /// Zero: go. Positive: wait that long (permit reserved). Negative: refused (-needed wait).
+    duration admit(const context& ctx) noexcept {
+        const time_point now = clock_.now();
+        duration limit = max_wait_;
+        if (limit > duration::zero() && ctx.has_deadline() && ctx.remaining(now) < limit)
+            limit = ctx.remaining(now) < duration::zero() ? duration::zero() : ctx.remaining(now);
+        return state_->acquire(now, limit);
+    }
+
+    std::unique_ptr<detail::token_bucket> state_;
+    duration max_wait_;
+    any_clock clock_;
+};
+
+static_assert(async_policy<rate_limiter>);
+
+} // namespace bulwark
