@@ -29,10 +29,12 @@ TEST_CASE("async_bus routes each type to its topic's consumers", "[channel][asyn
     std::atomic<int> created{0};
     std::mutex m;
     std::vector<std::string> lost;
+    std::atomic<int> nil_ids{0};
     bus.subscribe<shipment_created>([&](const shipment_created& s) { created += s.id; },
                                     {.consumers = 2});
     bus.subscribe<shipment_lost>([&](const bulwark::envelope<shipment_lost>& e) {
-        REQUIRE_FALSE(e.id().is_nil()); // stamped at publish
+        if (e.id().is_nil()) // stamped at publish
+            ++nil_ids;
         std::lock_guard lock(m);
         lost.push_back(e.message().why);
     });
@@ -42,6 +44,7 @@ TEST_CASE("async_bus routes each type to its topic's consumers", "[channel][asyn
     bus.drain();
     REQUIRE(created == 5050);
     REQUIRE(lost == std::vector<std::string>{"storm"});
+    REQUIRE(nil_ids == 0);
     REQUIRE(bus.channel<shipment_created>()->acked() == 100);
 }
 
@@ -118,7 +121,7 @@ TEST_CASE("async_bus publish allocates nothing on the producer side",
 }
 
 TEST_CASE("async_bus under concurrent publishers", "[channel][async_bus][concurrency]") {
-    std::atomic<int> n{0};
+    std::atomic<int> n{0}, errors{0};
     {
         bulwark::async_bus<ship_topics> bus;
         bus.subscribe<shipment_created>([&](const shipment_created&) { ++n; },
@@ -127,9 +130,11 @@ TEST_CASE("async_bus under concurrent publishers", "[channel][async_bus][concurr
         for (int p = 0; p < 3; ++p)
             producers.emplace_back([&] {
                 for (int i = 0; i < 5000; ++i)
-                    REQUIRE_FALSE(bus.publish(shipment_created{i}));
+                    if (bus.publish(shipment_created{i}))
+                        ++errors;
             });
         producers.clear();
     } // the destructor drains
+    REQUIRE(errors == 0);
     REQUIRE(n == 15000);
 }
