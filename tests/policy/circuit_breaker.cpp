@@ -446,8 +446,12 @@ TEST_CASE("half-open admits exactly N under 8 concurrent threads",
     constexpr int n = 3;
     for (int round = 0; round < 20; ++round) {
         bulwark::manual_clock clock;
-        bulwark::circuit_breaker cb{
-            {.consecutive_failures = 1, .open_for = 1s, .half_open_calls = n, .clock = clock}};
+        // Even rounds: consecutive mode; odd rounds: rate mode (a window of one call).
+        bulwark::circuit_breaker cb{{.window = bulwark::count_window{1},
+                                     .consecutive_failures = round % 2 == 0 ? 1 : 0,
+                                     .open_for = 1s,
+                                     .half_open_calls = n,
+                                     .clock = clock}};
         auto p = bulwark::pipeline{std::ref(cb)};
         (void)p.try_execute([]() -> bulwark::outcome<int> { return errc::transport_error; });
         clock.advance(1s);
@@ -532,4 +536,27 @@ TEST_CASE("bad settings are rejected at construction", "[policy][circuit_breaker
         CHECK_THAT(e.what(), Catch::Contains("failure_rate must be in (0, 1]"));
     }
     CHECK_NOTHROW(circuit_breaker({}));
+}
+
+TEST_CASE("outcomes of calls admitted before a trip are dropped", "[policy][circuit_breaker]") {
+    caller call;
+    bulwark::circuit_breaker cb{{.window = bulwark::count_window{2},
+                                 .minimum_calls = 2,
+                                 .open_for = 1s,
+                                 .half_open_calls = 1,
+                                 .clock = call.clock}};
+    auto p = bulwark::pipeline{std::ref(cb)};
+    // A slow call admitted while closed; meanwhile the breaker trips, and its trial starts.
+    auto out = p.try_execute([&]() -> bulwark::outcome<int> {
+        (void)call(cb, false);
+        (void)call(cb, false);
+        REQUIRE(cb.state() == breaker_state::open);
+        call.clock.advance(1s);
+        return errc::transport_error; // finishes after the trip: must not count anywhere
+    });
+    CHECK(out.code() == errc::transport_error);
+    CHECK(cb.state() == breaker_state::open);
+    CHECK(cb.metrics().window.calls == 2);
+    (void)call(cb, true); // the real trial closes it
+    CHECK(cb.state() == breaker_state::closed);
 }
