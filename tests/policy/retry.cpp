@@ -400,3 +400,17 @@ TEST_CASE("bad retry settings are rejected at construction", "[policy][retry]") 
     CHECK_THROWS_WITH((bulwark::retry{.budget = bulwark::retry_budget{.ratio = 1.2}}),
                       Contains("retry_budget: ratio must be within [0, 1]"));
 }
+
+TEST_CASE("a backoff of your own plugs in with with_backoff", "[policy][retry]") {
+    struct doubling_from_3ms {
+        duration next_delay(std::uint32_t, duration previous, bulwark::backoff_rng&) const {
+            return previous == duration::zero() ? duration{3ms} : 2 * previous;
+        }
+    };
+    bulwark::manual_clock clock;
+    bulwark::pipeline p{
+        bulwark::retry{.max_attempts = 4, .clock = clock}.with_backoff(doubling_from_3ms{})};
+    scripted_op op{.fail_on = {1, 2, 3}};
+    CHECK(p.execute(std::ref(op)) == 42);
+    CHECK(clock.sleeps() == std::vector<duration>{3ms, 6ms, 12ms});
+}

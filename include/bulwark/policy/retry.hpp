@@ -8,9 +8,10 @@
 ///                                                        .jitter = bulwark::full_jitter},
 ///                .budget = bulwark::retry_budget{.ratio = 0.2, .min_per_second = 10}}
 /// ```
-/// `retry` is `basic_retry<>`; `basic_retry<Classifier, Listener>` chooses at compile time what
-/// is retried and who hears about it (`r.retry_if(...)` and `r.with_listener(...)` make one from
-/// a `retry`, with no template arguments to write).
+/// `retry` is `basic_retry<>`; `basic_retry<Classifier, Listener, Backoff>` chooses at compile
+/// time what is retried, who hears about it and how long to wait (`r.retry_if(...)`,
+/// `r.with_listener(...)` and `r.with_backoff(...)` make one from a `retry`, with no template
+/// arguments to write).
 
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/context.hpp>
@@ -55,14 +56,19 @@ struct no_retry_listener {};
 /// stop source, see `context::stop_token`).
 /// **Complexity:** success path: one classification and one branch on the budget kind; no clock
 /// read unless `max_duration` is set.
-template <class Classifier = default_classifier, class Listener = no_retry_listener>
+template <class Classifier = default_classifier, class Listener = no_retry_listener,
+          class Backoff = any_backoff>
 struct basic_retry {
+    static_assert(bulwark::backoff<Backoff>,
+                  "bulwark::basic_retry: the Backoff type needs `bulwark::duration "
+                  "next_delay(std::uint32_t n, bulwark::duration previous, bulwark::backoff_rng&) "
+                  "const` (see <bulwark/policy/backoff.hpp>)");
     static constexpr policy_kind kind = policy_kind::retry;
 
     /// Attempts in all, the first included (gRPC `maxAttempts`); at least 1.
     int max_attempts = 3;
     /// The wait before each retry.
-    any_backoff backoff{};
+    Backoff backoff{};
     /// Caps retries across calls; shared by copies (see retry_budget.hpp).
     any_retry_budget budget{};
     /// No attempt starts this long after the call started (`duration::max()`: no limit).
@@ -89,13 +95,19 @@ struct basic_retry {
     /// (`failure_on<E...>`, `failure_if(...)`) or a predicate `bool(const outcome<R>&)` (true =
     /// retry).
     template <class C>
-    basic_retry<std::decay_t<C>, Listener> retry_if(C&& c) const {
+    basic_retry<std::decay_t<C>, Listener, Backoff> retry_if(C&& c) const {
         return {max_attempts, backoff, budget, max_duration, clock, std::forward<C>(c), listener};
     }
     /// The same settings with a listener.
     template <class L>
-    basic_retry<Classifier, std::decay_t<L>> with_listener(L&& l) const {
+    basic_retry<Classifier, std::decay_t<L>, Backoff> with_listener(L&& l) const {
         return {max_attempts, backoff, budget, max_duration, clock, classifier, std::forward<L>(l)};
+    }
+    /// The same settings with a backoff of your own (any type modelling `bulwark::backoff`).
+    template <class B>
+    basic_retry<Classifier, Listener, std::decay_t<B>> with_backoff(B&& b) const {
+        return {max_attempts, std::forward<B>(b), budget,  max_duration,
+                clock,        classifier,         listener};
     }
 
     /// Runs `next(ctx)` until it succeeds or a limit stops the retries.

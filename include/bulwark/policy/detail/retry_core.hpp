@@ -31,13 +31,15 @@ namespace detail {
 /// Calls `c(o)` for a classifier, or maps a predicate's bool to failure (true) / success.
 template <class C, class R>
 verdict classify_for_retry(const C& c, const outcome<R>& o) {
-    if constexpr (std::is_invocable_r_v<verdict, const C&, const outcome<R>&>)
+    if constexpr (std::is_invocable_r_v<verdict, const C&, const outcome<R>&>) {
         return c(o);
-    else {
+    } else if constexpr (std::is_invocable_r_v<bool, const C&, const outcome<R>&>) {
+        return c(o) ? verdict::failure : verdict::success;
+    } else {
         static_assert(std::is_invocable_r_v<bool, const C&, const outcome<R>&>,
                       "bulwark::retry: the classifier must be callable with const outcome<R>& "
                       "and return bulwark::verdict (or bool: true = retry)");
-        return c(o) ? verdict::failure : verdict::success;
+        return verdict::failure;
     }
 }
 
