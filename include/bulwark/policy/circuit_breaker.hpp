@@ -61,6 +61,7 @@ public:
         , classifier_(std::move(classifier))
         , listener_(std::move(listener)) {}
 
+    /// Moves the state (the moved-from breaker must not be used again, except to assign to).
     basic_circuit_breaker(basic_circuit_breaker&&) noexcept = default;
     basic_circuit_breaker& operator=(basic_circuit_breaker&&) noexcept = default;
 
@@ -111,7 +112,9 @@ public:
     /// Opens now, as if the thresholds had tripped (the open time then elapses as usual).
     void trip() { settle(core_->transition_to(breaker_state::open)); }
 
+    /// The listener (to read what it collected).
     Listener& listener() noexcept { return listener_; }
+    /// The classifier.
     const Classifier& classifier() const noexcept { return classifier_; }
 
 private:
