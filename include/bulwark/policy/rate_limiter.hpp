@@ -128,7 +128,9 @@ public:
         if (wait != duration::zero()) [[unlikely]] {
             if (wait < duration::zero())
                 co_return outcome_of<Next>(errc::rate_limited, -wait);
-            if (!co_await clock_.async_sleep_for(wait, ctx.stop_token()))
+            // (not `if (co_await ...)`: g++ 12 destroys the awaiter too early in a condition)
+            const bool elapsed = co_await clock_.async_sleep_for(wait, ctx.stop_token());
+            if (!elapsed)
                 co_return outcome_of<Next>(errc::cancelled);
         }
         co_return co_await next(ctx);
