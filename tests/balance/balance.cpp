@@ -5,6 +5,7 @@
 #include <bulwark/balance/ring_hash.hpp>
 #include <bulwark/balance/round_robin.hpp>
 #include <bulwark/pipeline.hpp>
+#include <bulwark/policy/retry.hpp>
 
 #include "balance/helpers.hpp"
 #include "support/alloc_counter.hpp"
@@ -244,4 +245,24 @@ TEST_CASE("balance with a user strategy", "[balance][policy][strategy]") {
     bulwark::registry reg(endpoints(3));
     auto client = bulwark::pipeline{bulwark::balance<last_ready>{reg}};
     CHECK(client.execute([](bulwark::context& ctx) { return ctx.endpoint()->address(); }) == "e2");
+}
+
+TEST_CASE("bulwark::retry outside balance moves each attempt to a new endpoint",
+          "[balance][policy][retry]") {
+    bulwark::manual_clock clock;
+    bulwark::registry reg(endpoints(3), {.clock = clock});
+    auto client = bulwark::pipeline{
+        bulwark::retry{.max_attempts = 3, .backoff = bulwark::constant_backoff{.delay = 10ms}, .clock = clock},
+        bulwark::balance<bulwark::p2c_peak_ewma>{reg},
+    };
+    std::vector<std::string> tried;
+    auto o = client.try_execute([&](bulwark::context& ctx) -> bulwark::outcome<int> {
+        tried.push_back(ctx.endpoint()->address());
+        if (tried.size() < 3)
+            return bulwark::errc::transport_error;
+        return 7;
+    });
+    REQUIRE(o.has_value());
+    CHECK(*o == 7);
+    CHECK(std::set<std::string>(tried.begin(), tried.end()).size() == 3);
 }
