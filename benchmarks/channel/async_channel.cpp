@@ -2,7 +2,9 @@
 // beside moodycamel::ConcurrentQueue, boost::lockfree::queue and boost::lockfree::spsc_queue,
 // for 1P1C, 2P1C and 2P2C. Each iteration moves `messages` 64-bit values from P producer
 // threads to C consumer threads; the peers' consumers busy-poll (as in moodycamel's own
-// benchmarks), bulwark's consumers spin briefly and then sleep.
+// benchmarks), bulwark's consumers spin briefly and then sleep. bulwark runs bounded at 4096
+// slots (as the boost peers) and "roomy" (2^18 slots: producers never wait, as moodycamel's
+// growing queue).
 //
 //   build/bench/benchmarks/bench_channel --benchmark_filter=throughput
 #include <bulwark/channel/async_channel.hpp>
@@ -48,17 +50,27 @@ void report(benchmark::State& state, std::size_t allocs) {
         static_cast<double>(allocs) / static_cast<double>(state.iterations() * messages);
 }
 
-void BM_throughput_bulwark(benchmark::State& state) {
+/// bulwark: a long-lived channel (as in a service); `capacity` slots of back-pressure.
+void run_bulwark(benchmark::State& state, std::size_t slots) {
     int producers = static_cast<int>(state.range(0)), consumers = static_cast<int>(state.range(1));
     std::size_t allocs = 0;
+    bulwark::async_channel<std::uint64_t> ch(
+        [](std::uint64_t v) { benchmark::DoNotOptimize(v); },
+        {.capacity = slots, .consumers = static_cast<std::size_t>(consumers)});
     for (auto _ : state) {
-        bulwark::async_channel<std::uint64_t> ch(
-            [](std::uint64_t v) { benchmark::DoNotOptimize(v); },
-            {.capacity = capacity, .consumers = static_cast<std::size_t>(consumers)});
         allocs += run_producers(producers, [&](std::uint64_t v) { (void)ch.publish(v); });
         ch.drain();
     }
     report(state, allocs);
+}
+
+/// Bounded at 4096 slots, like the boost peers.
+void BM_throughput_bulwark(benchmark::State& state) {
+    run_bulwark(state, capacity);
+}
+/// Room for a whole iteration: producers never wait, like moodycamel's growing queue.
+void BM_throughput_bulwark_roomy(benchmark::State& state) {
+    run_bulwark(state, messages);
 }
 
 /// Peer harness: consumers poll `pop` until they see a stop value (one per consumer, pushed
@@ -127,6 +139,7 @@ void configs(benchmark::internal::Benchmark* b) {
 } // namespace
 
 BENCHMARK(BM_throughput_bulwark)->Apply(configs);
+BENCHMARK(BM_throughput_bulwark_roomy)->Apply(configs);
 BENCHMARK(BM_throughput_moodycamel)->Apply(configs);
 BENCHMARK(BM_throughput_boost_lockfree_queue)->Apply(configs);
 BENCHMARK(BM_throughput_boost_spsc_queue)
