@@ -6,9 +6,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <functional>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -413,4 +415,37 @@ TEST_CASE("a backoff of your own plugs in with with_backoff", "[policy][retry]")
     scripted_op op{.fail_on = {1, 2, 3}};
     CHECK(p.execute(std::ref(op)) == 42);
     CHECK(clock.sleeps() == std::vector<duration>{3ms, 6ms, 12ms});
+}
+
+TEST_CASE("one retry policy and its budgets serve concurrent calls",
+          "[policy][retry][concurrency]") {
+    bulwark::concurrency_budget budget{.ratio = 0.5, .min_concurrency = 2};
+    bulwark::retry_budget tokens{.ratio = 0.5, .min_per_second = 1};
+    auto r = bulwark::retry{
+        .max_attempts = 3, .backoff = bulwark::constant_backoff{.delay = 0ms}, .budget = budget};
+    bulwark::pipeline shared{std::ref(r)};
+    bulwark::pipeline bucket{bulwark::retry{
+        .max_attempts = 3, .backoff = bulwark::constant_backoff{.delay = 0ms}, .budget = tokens}};
+    std::atomic<int> ok{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 4; ++t)
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < 2000; ++i) {
+                int calls = 0;
+                auto flaky = [&]() -> bulwark::outcome<int> {
+                    if (++calls == 1 && (i + t) % 2 == 0)
+                        return bulwark::errc::transport_error;
+                    return 1;
+                };
+                if (shared.try_execute(flaky).has_value())
+                    ok.fetch_add(1, std::memory_order_relaxed);
+                calls = 0;
+                (void)bucket.try_execute(flaky);
+            }
+        });
+    for (auto& th : pool)
+        th.join();
+    CHECK(ok.load() > 4000); // most first failures were retried
+    CHECK(budget.active_calls() == 0);
+    CHECK(budget.active_retries() == 0);
 }

@@ -112,12 +112,14 @@ private:
         if (o.has_failure() && o.error().retry_after > delay)
             delay = o.error().retry_after;
 
-        const time_point now = p_.clock.now();
-        const time_point resume = saturating_add(now, delay);
-        if (resume >= ctx_.deadline())
-            return give_up(retry_stop::deadline, o);
-        if (p_.max_duration != duration::max() && resume - start_ >= p_.max_duration)
-            return give_up(retry_stop::max_duration, o);
+        const bool limited = p_.max_duration != duration::max();
+        if (limited || ctx_.has_deadline()) { // the clock is read only when a limit needs it
+            const time_point resume = saturating_add(p_.clock.now(), delay);
+            if (resume >= ctx_.deadline())
+                return give_up(retry_stop::deadline, o);
+            if (limited && resume - start_ >= p_.max_duration)
+                return give_up(retry_stop::max_duration, o);
+        }
         // The budget is asked last, so that a retry refused for another reason costs no token.
         if (!p_.budget.try_begin_retry())
             return give_up(retry_stop::budget_exhausted, o);
