@@ -233,10 +233,11 @@ private:
         bool got =
             single_popper_ ? l.q.template pop_into<true>(out) : l.q.template pop_into<false>(out);
         if constexpr (blocking) {
-            // Wake blocked producers every 64 pops, and always before this consumer idles (run):
-            // a producer re-checks for space after announcing itself, so it never sleeps on a
-            // lane that has room (Dekker: its RMW vs the fence in notify_all).
-            if (got && (++pops & 63) == 0)
+            // Wake blocked producers as soon as one is seen waiting (a relaxed hint), and with a
+            // fenced check every 64 pops and before this consumer idles (run): a producer
+            // re-checks for space after announcing itself, so it never sleeps on a lane with
+            // room (Dekker: its RMW vs the fence in notify_all).
+            if (got && (l.space.maybe_waiting() || (++pops & 63) == 0))
                 l.space.notify_all();
         }
         return got;

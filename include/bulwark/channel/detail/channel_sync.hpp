@@ -27,6 +27,8 @@ public:
         epoch_.wait(key, std::memory_order_seq_cst);
         waiters_.fetch_sub(1, std::memory_order_relaxed);
     }
+    /// A hint without a fence: may miss a waiter that is just announcing itself.
+    bool maybe_waiting() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
     void notify_one() noexcept {
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (waiters_.load(std::memory_order_relaxed) != 0) {
