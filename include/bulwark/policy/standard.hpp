@@ -1,0 +1,96 @@
+#pragma once
+/// \file
+/// `standard_pipeline()`: the copyable preset of Microsoft.Extensions.Http.Resilience's
+/// `AddStandardResilienceHandler` (Polly v8's standard order): concurrency limit → total timeout
+/// → retry → circuit breaker → attempt timeout, with its documented defaults.
+///
+/// ```cpp
+/// auto client = bulwark::standard_pipeline();                          // MEHR's defaults
+/// auto tuned = bulwark::standard_pipeline({.total_timeout = 5s, .attempt_timeout = 1s,
+///                                          .breaker = {.window = bulwark::time_window{10},
+///                                                      .failure_rate = 0.2, .minimum_calls = 20,
+///                                                      .open_for = 5s}});
+/// ```
+
+#include <bulwark/core/error.hpp>
+#include <bulwark/core/time.hpp>
+#include <bulwark/pipeline.hpp>
+#include <bulwark/policy/backoff.hpp>
+#include <bulwark/policy/bulkhead.hpp>
+#include <bulwark/policy/circuit_breaker.hpp>
+#include <bulwark/policy/retry.hpp>
+#include <bulwark/policy/timeout.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace bulwark {
+
+/// Settings of `standard_pipeline`. Every default is MEHR's standard handler's
+/// (`HttpStandardResilienceOptions`), translated to bulwark's terms.
+struct standard_options {
+    /// MEHR's first stage is a *concurrency* limiter (1000 permits, queue 0): a bulkhead here.
+    bulkhead_options concurrency{.max_concurrent = 1000};
+    /// MEHR TotalRequestTimeout: 30 s over all attempts.
+    duration total_timeout = std::chrono::seconds{30};
+    /// MEHR retries 3 times: 4 attempts in all (bulwark counts the first attempt).
+    int max_attempts = 4;
+    /// MEHR: exponential, 2 s base, with jitter (Polly's DecorrelatedJitterBackoffV2; bulwark
+    /// uses the AWS decorrelated jitter it derives from). Capped by the total timeout anyway.
+    exponential_backoff backoff{.base = std::chrono::seconds{2},
+                                .multiplier = 2.0,
+                                .cap = std::chrono::seconds{30},
+                                .jitter = decorrelated_jitter};
+    /// MEHR circuit breaker: failure ratio 0.1, minimum throughput 100, sampling duration 30 s,
+    /// break duration 5 s; Polly v8 lets one probe through when half-open.
+    circuit_breaker_options breaker{.window = time_window{30},
+                                    .failure_rate = 0.1,
+                                    .minimum_calls = 100,
+                                    .open_for = std::chrono::seconds{5},
+                                    .half_open_calls = 1};
+    /// MEHR AttemptTimeout: 10 s per attempt.
+    duration attempt_timeout = std::chrono::seconds{10};
+    /// One clock for every stage (`.clock = manual` in tests); overrides the stages' own.
+    std::optional<any_clock> clock{};
+};
+
+/// The pipeline type `standard_pipeline` returns.
+using standard_pipeline_t =
+    pipeline<bulkhead, total_timeout, retry, circuit_breaker, attempt_timeout>;
+
+/// Builds the standard pipeline: bulkhead → total_timeout → retry → circuit_breaker →
+/// attempt_timeout.
+///
+/// **Failure semantics:** throws `invalid_argument_error` for any stage's bad setting, and — as
+/// MEHR's validator does — when the attempt timeout exceeds the total timeout, or when a
+/// time-window breaker samples less than twice the attempt timeout (it could never see a
+/// timed-out attempt within its window). Calls fail with `bulkhead_full`, `timeout`,
+/// `circuit_open` or the last attempt's failure. **Thread safety:** the pipeline is shared by
+/// concurrent calls. **Allocation:** the stages' state at construction; none per call on the
+/// success path.
+inline standard_pipeline_t standard_pipeline(standard_options o = {}) {
+    if (o.attempt_timeout > o.total_timeout)
+        throw invalid_argument_error(
+            "bulwark::standard_pipeline: attempt_timeout must not exceed total_timeout");
+    if (const auto* tw = std::get_if<time_window>(&o.breaker.window);
+        tw != nullptr && std::chrono::seconds{tw->seconds} < 2 * o.attempt_timeout)
+        throw invalid_argument_error("bulwark::standard_pipeline: the breaker's time window must "
+                                     "be at least twice the attempt timeout (MEHR's rule)");
+    if (o.clock) {
+        o.concurrency.clock = *o.clock;
+        o.breaker.clock = *o.clock;
+    }
+    const any_clock clock = o.clock ? *o.clock : any_clock{};
+    return standard_pipeline_t{
+        bulkhead{o.concurrency},
+        bulwark::total_timeout{.limit = o.total_timeout, .clock = clock},
+        retry{.max_attempts = o.max_attempts, .backoff = o.backoff, .clock = clock},
+        circuit_breaker{o.breaker},
+        bulwark::attempt_timeout{.limit = o.attempt_timeout, .clock = clock},
+    };
+}
+
+} // namespace bulwark
