@@ -193,7 +193,7 @@ TEST_CASE("concurrent publish, subscribe and unsubscribe", "[channel][bus][concu
     for (int p = 0; p < 8; ++p)
         threads.emplace_back([&] {
             order_created o{"x", 1};
-            for (int i = 0; i < 3000; ++i)
+            for (int i = 0; i < 20000; ++i)
                 bus.publish(o);
         });
     for (int c = 0; c < 3; ++c)
@@ -219,7 +219,7 @@ TEST_CASE("concurrent publish, subscribe and unsubscribe", "[channel][bus][concu
     stop = true;
     for (std::size_t c = 8; c < threads.size(); ++c)
         threads[c].join();
-    CHECK(delivered.load() >= 8 * 3000);
+    CHECK(delivered.load() >= 8 * 20000);
     CHECK(bus.subscriber_count<order_created>() == 1);
     CHECK(still_active.load() == 0);
 }

@@ -205,34 +205,29 @@ private:
         return std::get<topic_index_v<M, topics_type>>(core_->responders);
     }
 
-    static constexpr bool static_wants_envelope(auto* m) noexcept {
-        using M = std::remove_pointer_t<decltype(m)>;
-        return (detail::takes_envelope<S, M> || ...);
-    }
+    template <class M>
+    static constexpr bool static_wants_envelope = (detail::takes_envelope<S, M> || ...);
 
     template <class M>
-    std::size_t deliver(const M& m, message_metadata* given) {
-        std::size_t called = 0;
-        std::optional<message_metadata> made; // built only when a handler asks for an envelope
-        if constexpr (sizeof...(S) != 0) {
-            const message_metadata* md = given;
-            if (static_wants_envelope(static_cast<M*>(nullptr)) && md == nullptr) {
-                stamp(made.emplace());
-                md = &*made;
-                given = &*made;
+    std::size_t deliver(const M& m, const message_metadata* given) {
+        if constexpr (static_wants_envelope<M>) {
+            if (given == nullptr) {
+                message_metadata md;
+                stamp(md);
+                return deliver(m, &md);
             }
-            called += std::apply(
-                [&](auto&... s) { return (detail::call_static<M>(s, m, md) + ... + 0); }, statics_);
         }
+        std::size_t called = 0;
+        if constexpr (sizeof...(S) != 0)
+            called = std::apply(
+                [&](auto&... s) { return (detail::call_static<M>(s, m, given) + ... + 0); },
+                statics_);
         return called + handlers<M>().read([&](auto* snap) -> std::size_t {
             if (snap == nullptr)
                 return 0;
-            const message_metadata* md = given;
-            if (snap->any_envelope && md == nullptr) [[unlikely]] {
-                stamp(made.emplace());
-                md = &*made;
-            }
-            return detail::dispatch<Policy, M>(snap, m, md);
+            if (snap->any_envelope && given == nullptr) [[unlikely]]
+                return detail::dispatch_stamped<Policy, M>(snap, m);
+            return detail::dispatch<Policy, M>(snap, m, given);
         });
     }
 

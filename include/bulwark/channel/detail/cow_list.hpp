@@ -156,15 +156,7 @@ public:
     template <class F>
     decltype(auto) read(F&& f) {
         if constexpr (Policy::concurrent) {
-            struct reclaim_on_exit {
-                cow_list* self;
-                ~reclaim_on_exit() {
-                    if (self->garbage_.load(std::memory_order_relaxed) != 0) [[unlikely]]
-                        self->try_reclaim();
-                }
-            };
-            reclaim_on_exit tidy{this};
-            hazard_guard<snap> g(head_);
+            hazard_guard<snap> g(head_); // reclamation is the writers' job
             return f(g.get());
         } else {
             struct reclaim_on_exit {
@@ -188,6 +180,9 @@ private:
         head_.exchange(s, std::memory_order_seq_cst);
         if (old != nullptr)
             retired_.push_back(old);
+        // The multi-threaded scan costs a process-wide fence: amortize it over a few writes.
+        if (Policy::concurrent && retired_.size() < reclaim_batch)
+            return {};
         return reclaim();
     }
 
@@ -196,19 +191,11 @@ private:
             n->destroy(n);
     }
 
-    void try_reclaim() {
-        std::unique_lock lock(mutex_, std::try_to_lock);
-        if (!lock.owns_lock())
-            return;
-        auto dead = reclaim();
-        lock.unlock();
-        destroy_all(dead);
-    }
-
     /// Frees replaced snapshots no reader holds; frees removed nodes once no old snapshot (which
     /// could still list them) remains. Called with the mutex held.
     std::vector<Node*> reclaim() noexcept {
         if constexpr (Policy::concurrent) {
+            heavy_fence();
             auto& domain = hazard_domain::instance();
             std::erase_if(retired_, [&](snap* s) {
                 if (domain.protects(s))
@@ -229,6 +216,8 @@ private:
         garbage_.store(retired_.size() + retired_nodes_.size(), std::memory_order_relaxed);
         return dead;
     }
+
+    static constexpr std::size_t reclaim_batch = 8;
 
     typename Policy::template atomic<snap*> head_{nullptr};
     typename Policy::template atomic<std::size_t> garbage_{0};

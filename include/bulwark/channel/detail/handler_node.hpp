@@ -63,6 +63,15 @@ std::size_t dispatch(snapshot<handler_node<Policy, T>>* s, const T& m, const mes
     return called;
 }
 
+/// `dispatch` with metadata made here, for a snapshot with an envelope handler and a publish
+/// without metadata (kept out of line: the common path never touches a `message_metadata`).
+template <class Policy, class T>
+[[gnu::noinline]] std::size_t dispatch_stamped(snapshot<handler_node<Policy, T>>* s, const T& m) {
+    message_metadata md;
+    stamp(md);
+    return dispatch<Policy, T>(s, m, &md);
+}
+
 /// A handler for every topic it accepts, among a compile-time list of static subscribers.
 template <class T, class S>
 std::size_t call_static(S& s, const T& m, const message_metadata* md) {

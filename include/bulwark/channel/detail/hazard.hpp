@@ -5,6 +5,12 @@
 /// its own thread record (one store, no shared-cache-line write, no lock, no allocation); a
 /// writer frees a replaced snapshot only when no slot holds it.
 ///
+/// The store-load fence a reader needs between announcing a snapshot and re-reading the head is
+/// made asymmetric where Linux allows it (as folly's hazptr does): readers only stop the compiler
+/// from reordering, and writers — rare — run `membarrier(PRIVATE_EXPEDITED)`, which executes a
+/// full fence on every running thread of the process. Elsewhere (or under TSan, which does not
+/// model it) readers store with `seq_cst` instead.
+///
 /// Each thread owns one record of `depth` slots, so publishing from inside a handler (nested
 /// dispatch) takes the next slot. Records are never freed; a record whose thread ended is reused.
 
@@ -12,7 +18,45 @@
 #include <cstddef>
 #include <stdexcept>
 
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define BULWARK_DETAIL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BULWARK_DETAIL_TSAN 1
+#endif
+#endif
+
 namespace bulwark::detail {
+
+/// True when writers can fence every reader (`membarrier` registered); decided once.
+inline bool asymmetric_fences() noexcept {
+#if defined(__linux__) && defined(__NR_membarrier) && !defined(BULWARK_DETAIL_TSAN)
+    static const bool ok = [] {
+        long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+               syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    }();
+    return ok;
+#else
+    return false;
+#endif
+}
+
+/// The writer's side of the fence: after publishing a new head, before scanning the slots.
+inline void heavy_fence() noexcept {
+#if defined(__linux__) && defined(__NR_membarrier) && !defined(BULWARK_DETAIL_TSAN)
+    if (asymmetric_fences() &&
+        syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return;
+#endif
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 
 struct hazard_record {
     static constexpr std::size_t depth = 64;
@@ -51,7 +95,8 @@ public:
         r->taken.store(false, std::memory_order_release);
     }
 
-    /// True when any slot of any thread holds `p` (call after publishing the replacement).
+    /// True when any slot of any thread holds `p` (call after publishing the replacement and
+    /// `heavy_fence()`).
     bool protects(const void* p) const noexcept {
         for (hazard_record* r = head(); r != nullptr; r = r->next)
             for (const auto& s : r->slots)
@@ -96,9 +141,17 @@ public:
         slot_ = &r->slots[r->used];
         rec_ = r;
         T* p = src.load(std::memory_order_acquire);
+        const bool light = asymmetric_fences();
         while (p != nullptr) {
-            slot_->store(p, std::memory_order_seq_cst);
-            T* again = src.load(std::memory_order_seq_cst);
+            T* again;
+            if (light) [[likely]] {
+                slot_->store(p, std::memory_order_relaxed);
+                std::atomic_signal_fence(std::memory_order_seq_cst); // the writer fences the CPU
+                again = src.load(std::memory_order_acquire);
+            } else {
+                slot_->store(p, std::memory_order_seq_cst);
+                again = src.load(std::memory_order_seq_cst);
+            }
             if (again == p)
                 break;
             p = again;

@@ -1,0 +1,182 @@
+// Sync publish to 1, 10 and 100 subscribers: bulwark::bus (multi- and single-threaded policies,
+// static subscribers) beside Boost.Signals2, libsigc++ 3 and a hand-written direct-call loop
+// (an array of function pointer + context, called in order: the floor for a dynamic list).
+// Connect + disconnect cost with 10 subscribers present. Every handler does the same work.
+#include <bulwark/channel/bus.hpp>
+
+#include "support/alloc_counter.hpp"
+
+#include <benchmark/benchmark.h>
+#include <boost/signals2/signal.hpp>
+#include <sigc++/sigc++.h>
+
+#include <vector>
+
+namespace {
+
+struct tick {
+    static constexpr std::string_view subject = "bench.tick";
+    long value = 1;
+};
+using bench_topics = bulwark::topics<tick>;
+
+struct counter_handler {
+    long* sum;
+    void operator()(const tick& t) const { *sum += t.value; }
+};
+
+template <class F>
+void run(benchmark::State& state, F&& publish_once) {
+    auto before = bulwark::test::thread_allocations();
+    for (auto _ : state)
+        publish_once();
+    state.counters["allocs/iter"] =
+        benchmark::Counter(static_cast<double>(bulwark::test::thread_allocations() - before) /
+                           static_cast<double>(state.iterations()));
+}
+
+template <class Policy>
+void bm_bulwark(benchmark::State& state) {
+    bulwark::bus<bench_topics, Policy> bus;
+    long sum = 0;
+    std::vector<bulwark::subscription> subs;
+    for (long i = 0; i < state.range(0); ++i)
+        subs.push_back(bus.template subscribe<tick>(counter_handler{&sum}));
+    tick t;
+    bus.publish(t); // warm this thread's hazard record
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        bus.publish(t);
+    });
+    benchmark::DoNotOptimize(sum);
+}
+
+void BM_publish_bulwark(benchmark::State& s) {
+    bm_bulwark<bulwark::multi_threaded>(s);
+}
+void BM_publish_bulwark_single_threaded(benchmark::State& s) {
+    bm_bulwark<bulwark::single_threaded>(s);
+}
+
+long g_sum = 0;
+struct static_handler {
+    void operator()(const tick& t) const { g_sum += t.value; }
+};
+void BM_publish_bulwark_static(benchmark::State& state) {
+    bulwark::bus<bench_topics, bulwark::single_threaded,
+                 bulwark::static_subscribers<static_handler>>
+        bus;
+    tick t;
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        bus.publish(t);
+    });
+    benchmark::DoNotOptimize(g_sum);
+}
+
+void BM_publish_bulwark_envelope(benchmark::State& state) {
+    bulwark::bus<bench_topics> bus;
+    long sum = 0;
+    std::vector<bulwark::subscription> subs;
+    for (long i = 0; i < state.range(0); ++i)
+        subs.push_back(bus.subscribe<tick>(
+            [&sum](const bulwark::envelope<tick>& e) { sum += e.message().value; }));
+    tick t;
+    bus.publish(t);
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        bus.publish(t);
+    });
+    benchmark::DoNotOptimize(sum);
+}
+
+void BM_publish_signals2(benchmark::State& state) {
+    boost::signals2::signal<void(const tick&)> sig;
+    long sum = 0;
+    for (long i = 0; i < state.range(0); ++i)
+        sig.connect(counter_handler{&sum});
+    tick t;
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        sig(t);
+    });
+    benchmark::DoNotOptimize(sum);
+}
+
+void BM_publish_sigcxx(benchmark::State& state) {
+    sigc::signal<void(const tick&)> sig;
+    long sum = 0;
+    for (long i = 0; i < state.range(0); ++i)
+        sig.connect(counter_handler{&sum});
+    tick t;
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        sig.emit(t);
+    });
+    benchmark::DoNotOptimize(sum);
+}
+
+struct direct_entry {
+    void (*fn)(void*, const tick&);
+    void* ctx;
+};
+void BM_publish_direct_loop(benchmark::State& state) {
+    long sum = 0;
+    counter_handler h{&sum};
+    std::vector<direct_entry> entries(
+        static_cast<std::size_t>(state.range(0)),
+        direct_entry{[](void* c, const tick& t) { (*static_cast<counter_handler*>(c))(t); }, &h});
+    tick t;
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        benchmark::DoNotOptimize(entries.data());
+        for (const auto& e : entries)
+            e.fn(e.ctx, t);
+    });
+    benchmark::DoNotOptimize(sum);
+}
+
+void BM_connect_disconnect_bulwark(benchmark::State& state) {
+    bulwark::bus<bench_topics> bus;
+    long sum = 0;
+    std::vector<bulwark::subscription> subs;
+    for (int i = 0; i < 10; ++i)
+        subs.push_back(bus.subscribe<tick>(counter_handler{&sum}));
+    run(state, [&] {
+        auto s = bus.subscribe<tick>(counter_handler{&sum});
+        s.unsubscribe();
+    });
+}
+void BM_connect_disconnect_signals2(benchmark::State& state) {
+    boost::signals2::signal<void(const tick&)> sig;
+    long sum = 0;
+    for (int i = 0; i < 10; ++i)
+        sig.connect(counter_handler{&sum});
+    run(state, [&] {
+        auto c = sig.connect(counter_handler{&sum});
+        c.disconnect();
+    });
+}
+void BM_connect_disconnect_sigcxx(benchmark::State& state) {
+    sigc::signal<void(const tick&)> sig;
+    long sum = 0;
+    for (int i = 0; i < 10; ++i)
+        sig.connect(counter_handler{&sum});
+    run(state, [&] {
+        auto c = sig.connect(counter_handler{&sum});
+        c.disconnect();
+    });
+}
+
+} // namespace
+
+BENCHMARK(BM_publish_bulwark)->Arg(1)->Arg(10)->Arg(100);
+BENCHMARK(BM_publish_bulwark_single_threaded)->Arg(1)->Arg(10)->Arg(100);
+BENCHMARK(BM_publish_bulwark_static);
+BENCHMARK(BM_publish_bulwark_envelope)->Arg(1)->Arg(10);
+BENCHMARK(BM_publish_signals2)->Arg(1)->Arg(10)->Arg(100);
+BENCHMARK(BM_publish_sigcxx)->Arg(1)->Arg(10)->Arg(100);
+BENCHMARK(BM_publish_direct_loop)->Arg(1)->Arg(10)->Arg(100);
+BENCHMARK(BM_connect_disconnect_bulwark);
+BENCHMARK(BM_connect_disconnect_signals2);
+BENCHMARK(BM_connect_disconnect_sigcxx);
