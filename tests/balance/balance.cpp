@@ -252,7 +252,8 @@ TEST_CASE("bulwark::retry outside balance moves each attempt to a new endpoint",
     bulwark::manual_clock clock;
     bulwark::registry reg(endpoints(3), {.clock = clock});
     auto client = bulwark::pipeline{
-        bulwark::retry{.max_attempts = 3, .backoff = bulwark::constant_backoff{.delay = 10ms}, .clock = clock},
+        bulwark::retry{
+            .max_attempts = 3, .backoff = bulwark::constant_backoff{.delay = 10ms}, .clock = clock},
         bulwark::balance<bulwark::p2c_peak_ewma>{reg},
     };
     std::vector<std::string> tried;

@@ -286,3 +286,19 @@ TEST_CASE("picks allocate nothing once tables are built", "[balance][alloc]") {
         all();
     CHECK(scope.count() == 0);
 }
+
+TEST_CASE("ring_hash's bucket index finds the same entry as a binary search",
+          "[balance][ring_hash]") {
+    bulwark::registry reg(endpoints(7, {1, 3, 2}));
+    bulwark::ring_hash ring;
+    const auto r = ring.build(reg.read().set());
+    REQUIRE(r.hashes.size() >= 1024);
+    for (std::uint64_t k = 0; k < 20'000; ++k) {
+        const std::uint64_t h = bulwark::detail::mix64(k);
+        auto it = std::lower_bound(r.hashes.begin(), r.hashes.end(), h);
+        const std::size_t expected =
+            it == r.hashes.end() ? 0 : static_cast<std::size_t>(it - r.hashes.begin());
+        REQUIRE(r.position(h) == expected);
+    }
+    CHECK(r.position(~0ull) == 0); // past the last entry: wraps to the first
+}

@@ -8,6 +8,7 @@
 #include <bulwark/balance/strategy.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -32,7 +33,8 @@ struct ring_hash_options {
 ///
 /// **Failure semantics:** bad options throw `invalid_argument_error`.
 /// **Thread safety:** lock-free. **Allocation:** none per pick; the ring is built once per
-/// snapshot. **Complexity:** O(log ring) per pick; bounded load adds an O(n) sum of loads.
+/// snapshot. **Complexity:** O(1) expected per pick (bucket index); bounded load adds an O(n) sum
+/// of loads.
 class ring_hash {
 public:
     ring_hash() = default;
@@ -46,9 +48,20 @@ public:
                 "ring_hash_options: balance_factor must be 0 (off) or > 1");
     }
 
+    /// The ring, with a bucket index over the top bits of the hash: a lookup starts at its
+    /// bucket's first entry and steps about once, instead of a binary search.
     struct ring {
         std::vector<std::uint64_t> hashes; // sorted
         std::vector<const endpoint*> owners;
+        std::vector<std::uint32_t> bucket; // first entry with hash >= bucket's start
+        int shift = 63;
+
+        std::size_t position(std::uint64_t h) const noexcept {
+            std::size_t pos = bucket[h >> shift];
+            while (pos < hashes.size() && hashes[pos] < h)
+                ++pos;
+            return pos == hashes.size() ? 0 : pos;
+        }
     };
 
     const endpoint* pick(const endpoint_set& set, const context& ctx, time_point) {
@@ -59,10 +72,7 @@ public:
             set.derived<ring>(id_.value, [this](const endpoint_set& s) { return build(s); });
         const std::uint64_t h =
             ctx.hash_key() ? detail::mix64(*ctx.hash_key()) : detail::thread_random();
-        std::size_t pos = static_cast<std::size_t>(
-            std::lower_bound(r.hashes.begin(), r.hashes.end(), h) - r.hashes.begin());
-        if (pos == r.hashes.size())
-            pos = 0;
+        std::size_t pos = r.position(h);
         const bool bounded = opts_.balance_factor != 0.0;
         if (!bounded && ctx.tried_count() == 0)
             return r.owners[pos];
@@ -100,6 +110,15 @@ public:
         for (const auto& [hash, e] : entries) {
             r.hashes.push_back(hash);
             r.owners.push_back(e);
+        }
+        const std::uint64_t buckets = std::max<std::uint64_t>(2, std::bit_ceil(r.hashes.size()));
+        r.shift = 64 - std::countr_zero(buckets);
+        r.bucket.resize(buckets);
+        std::size_t pos = 0;
+        for (std::uint64_t b = 0; b < buckets; ++b) {
+            while (pos < r.hashes.size() && (r.hashes[pos] >> r.shift) < b)
+                ++pos;
+            r.bucket[b] = static_cast<std::uint32_t>(pos);
         }
         return r;
     }

@@ -6,12 +6,12 @@
 #include <bulwark/balance/registry.hpp>
 
 #include <range/v3/algorithm/find.hpp>
-#include <range/v3/algorithm/find_if.hpp>
 #include <range/v3/range/conversion.hpp>
 #include <range/v3/view/filter.hpp>
 #include <range/v3/view/transform.hpp>
 
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace bulwark {
@@ -32,12 +32,15 @@ inline void registry::update(std::span<const endpoint_info> infos) {
     const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
     std::vector<std::shared_ptr<endpoint>> next;
     next.reserve(infos.size());
+    std::unordered_map<std::string_view, const std::shared_ptr<endpoint>*> by_address;
+    for (const auto& e : cur.owners())
+        by_address.emplace(e->address(), &e);
     std::unordered_set<const endpoint*> kept;
     for (const endpoint_info& i : infos) {
-        auto same = ranges::find_if(cur.owners(), [&](const auto& e) { return e->info() == i; });
-        if (same != cur.owners().end()) {
-            next.push_back(*same);
-            kept.insert(same->get());
+        auto same = by_address.find(i.address);
+        if (same != by_address.end() && (*same->second)->info() == i) {
+            next.push_back(*same->second);
+            kept.insert(same->second->get());
         } else {
             next.push_back(std::make_shared<endpoint>(i));
         }
