@@ -120,7 +120,7 @@ struct message_metadata {
 };
 
 /// Fills the missing fields of `md`: a new id, correlation id = id (a root message), the current
-/// wall-clock time, and a new trace (trace id = message id) when there is none.
+/// wall-clock time, and a new trace (trace id derived from the message id) when there is none.
 inline void stamp(message_metadata& md) noexcept {
     if (md.id.is_nil())
         md.id = message_id::generate();
@@ -129,7 +129,8 @@ inline void stamp(message_metadata& md) noexcept {
     if (md.timestamp == std::chrono::system_clock::time_point{})
         md.timestamp = std::chrono::system_clock::now();
     if (!md.trace.valid()) {
-        md.trace.trace_id = md.id;
+        // W3C wants random-looking trace ids: mix the counter half (a bijection: still unique).
+        md.trace.trace_id = {md.id.hi, detail::mix64(md.id.lo ^ md.id.hi)};
         md.trace.parent_id = detail::mix64(md.id.lo ^ md.id.hi) | 1;
     }
 }
