@@ -212,6 +212,20 @@ TEST_CASE("retry honours a failure's retry_after", "[policy][retry]") {
     CHECK(clock.sleeps() == std::vector<duration>{250ms});
 }
 
+TEST_CASE("a negative retry_after (gRPC pushback) stops the retries", "[policy][retry]") {
+    bulwark::manual_clock clock;
+    recorder log;
+    bulwark::pipeline p{constant_retry(5, 1ms, clock).with_listener(recording_listener{&log})};
+    int calls = 0;
+    auto out = p.try_execute([&]() -> bulwark::outcome<int> {
+        ++calls;
+        return {bulwark::errc::rejected, -1ms};
+    });
+    CHECK(out.code() == bulwark::errc::rejected);
+    CHECK(calls == 1);
+    CHECK(log.stops == std::vector{bulwark::retry_stop::not_retryable});
+}
+
 TEST_CASE("retry stops at max_duration", "[policy][retry]") {
     bulwark::manual_clock clock;
     recorder log;

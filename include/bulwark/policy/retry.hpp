@@ -43,7 +43,8 @@ struct no_retry_listener {};
 /// the **last outcome** when it stops retrying: attempts exhausted, deadline, `max_duration`,
 /// stop requested, or the budget refused (the last failure explains the call better than
 /// `errc::retry_budget_exhausted` would; a listener's `on_give_up` says why it stopped). A
-/// failure's `retry_after` (open breaker, rate limit, pushback) raises the delay to at least that.
+/// failure's `retry_after` (open breaker, rate limit, pushback) raises the delay to at least that;
+/// a negative one stops the retries (gRPC A6 pushback).
 /// Bad settings (`max_attempts < 1`, `max_duration <= 0`, and each backoff's and budget's own)
 /// throw `invalid_argument_error` at construction.
 /// **Time and cancellation:** sets `ctx.set_attempt(n)` before attempt n. Never waits past the

@@ -18,7 +18,7 @@ namespace bulwark {
 
 /// Why a retry stopped retrying (given to a listener's `on_give_up`).
 enum class retry_stop : std::uint8_t {
-    not_retryable,      ///< the classifier said ignore (a success is not a give-up)
+    not_retryable,      ///< ignored by the classifier, or a negative `retry_after` (pushback)
     attempts_exhausted, ///< `max_attempts` reached
     deadline,           ///< the next attempt would start at or past the context's deadline
     max_duration,       ///< the next attempt would start at or past `max_duration`
@@ -105,12 +105,16 @@ private:
         if (ctx_.stop_requested())
             return give_up(retry_stop::stopped, o);
 
+        // A rejection that says when to come back (open breaker, rate limit, server pushback)
+        // is honoured: never retry sooner than it asks. A negative one is gRPC A6's "do not
+        // retry" pushback.
+        const duration asked = o.has_failure() ? o.error().retry_after : duration::zero();
+        if (asked < duration::zero())
+            return give_up(retry_stop::not_retryable, o);
         duration delay = p_.backoff.next_delay(attempt_, previous_, backoff_rng::thread_instance());
         previous_ = delay;
-        // A rejection that says when to come back (open breaker, rate limit, server pushback)
-        // is honoured: never retry sooner than it asks.
-        if (o.has_failure() && o.error().retry_after > delay)
-            delay = o.error().retry_after;
+        if (asked > delay)
+            delay = asked;
 
         const bool limited = p_.max_duration != duration::max();
         if (limited || ctx_.has_deadline()) { // the clock is read only when a limit needs it
