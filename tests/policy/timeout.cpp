@@ -216,3 +216,30 @@ TEST_CASE(
     // (compile-fail tests: tests/compile_fail/timeout_two_totals.cpp,
     // timeout_attempt_outside_retry.cpp)
 }
+
+TEST_CASE("timeout on real time: deadline = now + limit (long limits may be a coarse tick early)",
+          "[policy][timeout]") {
+    bulwark::time_point seen{};
+    auto record = [&](bulwark::context& c) {
+        seen = c.deadline();
+        return 0;
+    };
+    bulwark::pipeline long_limit{bulwark::timeout{.total = 2s}};
+    auto before = bulwark::steady_clock::now();
+    long_limit.execute(record);
+    auto after = bulwark::steady_clock::now();
+    CHECK(seen <= after + 2s);
+    // Early by the coarse clock's lag: about one kernel tick (4 ms at HZ=250), a few on a busy
+    // tickless machine; never late.
+    INFO("early by "
+         << std::chrono::duration_cast<std::chrono::microseconds>(before + 2s - seen).count()
+         << " us");
+    CHECK(seen >= before + 2s - 100ms);
+
+    bulwark::pipeline short_limit{bulwark::timeout{.per_attempt = 50ms}};
+    before = bulwark::steady_clock::now();
+    short_limit.execute(record);
+    after = bulwark::steady_clock::now();
+    CHECK(seen >= before + 50ms); // exact below the coarse threshold
+    CHECK(seen <= after + 50ms);
+}

@@ -13,6 +13,7 @@
 #include <bulwark/policy/detail/timeout_race.hpp>
 
 #include <atomic>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <utility>
@@ -40,6 +41,30 @@ struct timeout_check {
     timeout_check(duration limit, const char* who) { check_timeout_limit(limit, who); }
 };
 
+/// `clock.now() + limit`, cheaply. On real time with a limit of at least 250 ticks of Linux's
+/// coarse monotonic clock (1 s at the usual 4 ms tick), the deadline is computed from
+/// `CLOCK_MONOTONIC_COARSE` (~3 ns instead of ~20 ns for `steady_clock::now()`): the same time
+/// line, behind by about one tick (a few on a busy tickless machine), so the deadline is early
+/// by well under 1 % of the limit, never late. Envoy's timeouts use its approximate monotonic
+/// time likewise. Shorter limits and manual clocks are exact.
+inline time_point deadline_after(const any_clock& clock, duration limit) noexcept {
+#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
+    static const duration coarse_from = [] {
+        timespec res{};
+        if (::clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0)
+            return duration::max();
+        return duration{res.tv_nsec + res.tv_sec * 1'000'000'000LL} * 250;
+    }();
+    if (!clock.is_manual() && limit >= coarse_from) {
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return saturating_add(time_point{duration{ts.tv_sec * 1'000'000'000LL + ts.tv_nsec}},
+                              limit);
+    }
+#endif
+    return saturating_add(clock.now(), limit);
+}
+
 struct timeout_core {
     /// The rule shared by both drivers (Polly v8's TimeoutStrategy): once the time limit has
     /// passed, a failure is reported as `errc::timeout` — the operation gave up because of our
@@ -54,11 +79,12 @@ struct timeout_core {
     }
 
     /// Sync driver: tighten the deadline for the call (never extending an outer one), run it,
-    /// and judge the outcome by the clock. One clock read on the success path.
+    /// and judge the outcome by the clock. One (coarse, see deadline_after) clock read on the
+    /// success path.
     template <class Next>
     static next_result_t<Next> run(Next& next, context& ctx, duration limit,
                                    const any_clock& clock) {
-        const time_point deadline = saturating_add(clock.now(), limit);
+        const time_point deadline = deadline_after(clock, limit);
         scoped_deadline scope(ctx, deadline);
         auto o = next(ctx);
         if (o.has_failure()) [[unlikely]]
@@ -74,7 +100,7 @@ struct timeout_core {
                                          any_clock clock) {
         using O = typename next_result_t<Next>::value_type;
         context child(context::child, ctx);
-        child.tighten_deadline(saturating_add(clock.now(), limit));
+        child.tighten_deadline(deadline_after(clock, limit));
         std::stop_token stop = child.stop_token(); // made here: both branches share the source
         race<O> r{child};
         r.latch.add();
