@@ -53,8 +53,8 @@ struct no_retry_listener {};
 /// made once stop is requested.
 /// **Thread safety:** one policy serves concurrent calls (the per-call schedule lives on the
 /// caller's stack; budgets are lock-free). The listener must be thread-safe if it has state.
-/// **Allocation:** none on the success path, nor per retry (the first wait creates the call's
-/// stop source, see `context::stop_token`).
+/// **Allocation:** none on the success path; a call that waits creates its stop source once
+/// (one allocation by the standard library, see `context::stop_token`), nothing per retry.
 /// **Complexity:** success path: one classification and one branch on the budget kind; no clock
 /// read unless `max_duration` is set.
 template <class Classifier = default_classifier, class Listener = no_retry_listener,
