@@ -142,7 +142,8 @@ outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, 
     list.read([&](snapshot<responder_node<Policy, Req>>* s) {
         if (s == nullptr)
             return;
-        for (auto* n : *s) {
+        for (auto& it : *s) {
+            auto* n = it.node;
             if (!n->live.load(std::memory_order_acquire))
                 continue;
             if (clock.now() >= deadline) {

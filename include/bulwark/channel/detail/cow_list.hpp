@@ -25,17 +25,27 @@ struct node_base {
     bool wants_envelope = false;
 };
 
-/// An immutable array of node pointers, allocated in one block.
+/// One handler in a snapshot: its entry point beside its node, so a publish loop reads both
+/// from one contiguous array (the call target is known before the node is loaded).
+template <class Node>
+struct snapshot_item {
+    decltype(Node::call) call;
+    Node* node;
+};
+
+/// An immutable array of handlers, allocated in one block.
 template <class Node>
 struct snapshot {
+    using item = snapshot_item<Node>;
     std::size_t size = 0;
     bool any_envelope = false;
-    Node** items() noexcept { return reinterpret_cast<Node**>(this + 1); }
-    Node** begin() noexcept { return items(); }
-    Node** end() noexcept { return items() + size; }
+    item* items() noexcept { return reinterpret_cast<item*>(this + 1); }
+    item* begin() noexcept { return items(); }
+    item* end() noexcept { return items() + size; }
 
     static snapshot* make(std::size_t n) {
-        void* raw = ::operator new(sizeof(snapshot) + n * sizeof(Node*));
+        static_assert(alignof(item) <= alignof(snapshot));
+        void* raw = ::operator new(sizeof(snapshot) + n * sizeof(item));
         auto* s = ::new (raw) snapshot;
         s->size = n;
         return s;
@@ -76,8 +86,8 @@ public:
     ~cow_list() {
         snap* h = head_.load(std::memory_order_acquire);
         if (h != nullptr)
-            for (Node* n : *h)
-                n->destroy(n);
+            for (auto& it : *h)
+                it.node->destroy(it.node);
         snap::free(h);
         for (snap* s : retired_)
             snap::free(s);
@@ -96,7 +106,7 @@ public:
         snap* s = snap::make(size + 1);
         for (std::size_t i = 0; i < size; ++i)
             s->items()[i] = old->items()[i];
-        s->items()[size] = n;
+        s->items()[size] = {n->call, n};
         s->any_envelope = (old && old->any_envelope) || n->wants_envelope;
         auto dead = replace(old, s);
         lock.unlock();
@@ -111,11 +121,11 @@ public:
             return false;
         std::size_t at = old->size;
         for (std::size_t i = 0; i < old->size; ++i)
-            if (old->items()[i] == node)
+            if (old->items()[i].node == node)
                 at = i;
         if (at == old->size)
             return false;
-        Node* n = old->items()[at];
+        Node* n = old->items()[at].node;
         retired_nodes_.reserve(retired_nodes_.size() + 1); // before any change: strong guarantee
         retired_.reserve(retired_.size() + 1);
         snap* s = nullptr;
@@ -125,7 +135,7 @@ public:
             for (std::size_t i = 0; i < old->size; ++i)
                 if (i != at) {
                     s->items()[j++] = old->items()[i];
-                    s->any_envelope = s->any_envelope || old->items()[i]->wants_envelope;
+                    s->any_envelope = s->any_envelope || old->items()[i].node->wants_envelope;
                 }
         }
         n->live.store(false, std::memory_order_release); // no new call starts from now on
@@ -140,8 +150,8 @@ public:
         std::lock_guard lock(mutex_);
         snap* h = head_.load(std::memory_order_relaxed);
         if (h != nullptr)
-            for (Node* n : *h)
-                if (n == node)
+            for (auto& it : *h)
+                if (it.node == node)
                     return true;
         return false;
     }

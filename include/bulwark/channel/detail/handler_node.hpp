@@ -54,9 +54,9 @@ struct handler_node_impl final : handler_node<Policy, T> {
 template <class Policy, class T>
 std::size_t dispatch(snapshot<handler_node<Policy, T>>* s, const T& m, const message_metadata* md) {
     std::size_t called = 0;
-    for (handler_node<Policy, T>* n : *s) {
-        if (n->live.load(std::memory_order_acquire)) [[likely]] {
-            n->call(n, m, md);
+    for (auto& it : *s) {
+        if (it.node->live.load(std::memory_order_acquire)) [[likely]] {
+            it.call(it.node, m, md);
             ++called;
         }
     }
