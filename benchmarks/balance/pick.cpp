@@ -143,6 +143,14 @@ void BM_naive_pick(benchmark::State& state) {
     report_allocs(state, before);
 }
 
+/// Context for BM_call: one read of the registry's (real) clock; the policy reads it twice.
+void BM_clock_now(benchmark::State& state) {
+    bulwark::any_clock clock;
+    for (auto _ : state)
+        benchmark::DoNotOptimize(clock.now());
+}
+BENCHMARK(BM_clock_now);
+
 #define BULWARK_PICK_BENCH(fn, strategy)                                                           \
     BENCHMARK_TEMPLATE(fn, bulwark::strategy)                                                      \
         ->Name(#fn "/" #strategy)                                                                  \
