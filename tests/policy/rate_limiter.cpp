@@ -156,3 +156,21 @@ TEST_CASE("rate limiter settings are validated at construction", "[policy][rate_
     CHECK_THROWS_AS(rate_limiter({.rate = 1, .max_wait = -1ms}), invalid_argument_error);
     CHECK_THROWS_WITH(rate_limiter({.rate = 1e12, .per = 1s}), Catch::Contains("nanosecond"));
 }
+
+TEST_CASE("rate limiter on real time (coarse clock for deep buckets) never over-admits",
+          "[policy][rate_limiter]") {
+    bulwark::rate_limiter rl{{.rate = 10, .per = 1s, .burst = 10}}; // a bucket 1 s deep
+    int granted = 0;
+    bulwark::duration retry_after{};
+    for (int i = 0; i < 11; ++i) {
+        bulwark::context ctx;
+        auto o = rl.execute([](bulwark::context&) -> bulwark::outcome<int> { return 1; }, ctx);
+        if (o.has_value())
+            ++granted;
+        else
+            retry_after = o.error().retry_after;
+    }
+    CHECK(granted == 10);
+    CHECK(retry_after > 0ms);
+    CHECK(retry_after <= 100ms + 50ms); // one interval, plus at most the coarse clock's lag
+}

@@ -13,6 +13,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/policy/detail/timeout_coarse_clock.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -83,7 +84,9 @@ private:
 /// (sync) or awaits a timer (coroutine); a stop request ends the wait with `errc::cancelled`
 /// (the reserved permit is spent, as in resilience4j's AtomicRateLimiter). **Thread safety:**
 /// lock-free; share one limiter with `std::ref`. **Allocation:** the state at construction;
-/// none on the success path (one clock read, one CAS). **Complexity:** O(1).
+/// none on the success path (one clock read, one CAS). With real time and a bucket at least
+/// one second deep (burst x per / rate), the read is of the coarse clock (~3 ns, about a kernel
+/// tick behind: permits come back up to a tick late, never early). **Complexity:** O(1).
 class rate_limiter {
 public:
     static constexpr policy_kind kind = policy_kind::rate_limiter;
@@ -106,8 +109,13 @@ public:
                                          "permit per nanosecond");
         const std::size_t burst =
             o.burst != 0 ? o.burst : static_cast<std::size_t>(std::ceil(o.rate));
-        state_ = std::make_unique<detail::token_bucket>(
-            duration{static_cast<duration::rep>(interval)}, burst);
+        const duration step{static_cast<duration::rep>(interval)};
+        state_ = std::make_unique<detail::token_bucket>(step, burst);
+        // A bucket at least 250 coarse ticks deep (1 s at HZ=250) refills through a lagging
+        // clock without losing permits: read the cheap coarse clock (never ahead, so never
+        // over-admitting); shallower buckets read the exact one.
+        coarse_ = static_cast<double>(step.count()) * static_cast<double>(burst) >=
+                  static_cast<double>(detail::coarse_clock::tolerant_of().count());
     }
 
     template <class Next>
@@ -147,7 +155,7 @@ private:
 
     /// Zero: go. Positive: wait that long (permit reserved). Negative: refused (-needed wait).
     duration admit(const context& ctx) noexcept {
-        const time_point now = clock_.now();
+        const time_point now = detail::coarse_now_if(clock_, coarse_);
         duration limit = max_wait_;
         if (limit > duration::zero() && ctx.has_deadline() && ctx.remaining(now) < limit)
             limit = ctx.remaining(now) < duration::zero() ? duration::zero() : ctx.remaining(now);
@@ -157,6 +165,7 @@ private:
     std::unique_ptr<detail::token_bucket> state_;
     duration max_wait_;
     any_clock clock_;
+    bool coarse_ = false;
 };
 
 static_assert(async_policy<rate_limiter>);

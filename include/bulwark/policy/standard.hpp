@@ -33,7 +33,8 @@ namespace bulwark {
 /// (`HttpStandardResilienceOptions`), translated to bulwark's terms.
 struct standard_options {
     /// MEHR's first stage is a *concurrency* limiter (1000 permits, queue 0): a bulkhead here.
-    bulkhead_options concurrency{.max_concurrent = 1000};
+    /// (Positional: g++ 12 -O3 warns "maybe uninitialized" on a designated nested default here.)
+    bulkhead_options concurrency{1000, 0, duration::zero(), any_clock{}};
     /// MEHR TotalRequestTimeout: 30 s over all attempts.
     duration total_timeout = std::chrono::seconds{30};
     /// MEHR retries 3 times: 4 attempts in all (bulwark counts the first attempt).
@@ -71,7 +72,7 @@ using standard_pipeline_t =
 /// `circuit_open` or the last attempt's failure. **Thread safety:** the pipeline is shared by
 /// concurrent calls. **Allocation:** the stages' state at construction; none per call on the
 /// success path.
-inline standard_pipeline_t standard_pipeline(standard_options o = {}) {
+inline standard_pipeline_t standard_pipeline(const standard_options& o = {}) {
     if (o.attempt_timeout > o.total_timeout)
         throw invalid_argument_error(
             "bulwark::standard_pipeline: attempt_timeout must not exceed total_timeout");
@@ -79,16 +80,19 @@ inline standard_pipeline_t standard_pipeline(standard_options o = {}) {
         tw != nullptr && std::chrono::seconds{tw->seconds} < 2 * o.attempt_timeout)
         throw invalid_argument_error("bulwark::standard_pipeline: the breaker's time window must "
                                      "be at least twice the attempt timeout (MEHR's rule)");
+    bulkhead_options concurrency = o.concurrency;
+    circuit_breaker_options breaker = o.breaker;
+    any_clock clock{};
     if (o.clock) {
-        o.concurrency.clock = *o.clock;
-        o.breaker.clock = *o.clock;
+        clock = *o.clock;
+        concurrency.clock = clock;
+        breaker.clock = clock;
     }
-    const any_clock clock = o.clock ? *o.clock : any_clock{};
     return standard_pipeline_t{
-        bulkhead{o.concurrency},
+        bulkhead{std::move(concurrency)},
         bulwark::total_timeout{.limit = o.total_timeout, .clock = clock},
         retry{.max_attempts = o.max_attempts, .backoff = o.backoff, .clock = clock},
-        circuit_breaker{o.breaker},
+        circuit_breaker{breaker},
         bulwark::attempt_timeout{.limit = o.attempt_timeout, .clock = clock},
     };
 }

@@ -10,10 +10,10 @@
 #include <bulwark/core/policy.hpp>
 #include <bulwark/core/task.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/policy/detail/timeout_coarse_clock.hpp>
 #include <bulwark/policy/detail/timeout_race.hpp>
 
 #include <atomic>
-#include <ctime>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,28 +41,11 @@ struct timeout_check {
     timeout_check(duration limit, const char* who) { check_timeout_limit(limit, who); }
 };
 
-/// `clock.now() + limit`, cheaply. On real time with a limit of at least 250 ticks of Linux's
-/// coarse monotonic clock (1 s at the usual 4 ms tick), the deadline is computed from
-/// `CLOCK_MONOTONIC_COARSE` (~3 ns instead of ~20 ns for `steady_clock::now()`): the same time
-/// line, behind by about one tick (a few on a busy tickless machine), so the deadline is early
-/// by well under 1 % of the limit, never late. Envoy's timeouts use its approximate monotonic
-/// time likewise. Shorter limits and manual clocks are exact.
+/// `clock.now() + limit`, cheaply: from the coarse clock when the limit is long enough for its
+/// lag not to matter (see coarse_clock.hpp); exact for shorter limits and manual clocks. Envoy's
+/// timeouts use its approximate monotonic time likewise.
 inline time_point deadline_after(const any_clock& clock, duration limit) noexcept {
-#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
-    static const duration coarse_from = [] {
-        timespec res{};
-        if (::clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0)
-            return duration::max();
-        return duration{res.tv_nsec + res.tv_sec * 1'000'000'000LL} * 250;
-    }();
-    if (!clock.is_manual() && limit >= coarse_from) {
-        timespec ts{};
-        ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        return saturating_add(time_point{duration{ts.tv_sec * 1'000'000'000LL + ts.tv_nsec}},
-                              limit);
-    }
-#endif
-    return saturating_add(clock.now(), limit);
+    return saturating_add(coarse_now_if(clock, limit >= coarse_clock::tolerant_of()), limit);
 }
 
 struct timeout_core {
