@@ -17,6 +17,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <cstdint>
@@ -81,6 +82,7 @@ public:
         single_popper_ = per_lane_ == 1 && !std::same_as<Overflow, overflow::drop_oldest>;
         for (std::size_t i = 0; i < lanes; ++i)
             lanes_.push_back(std::make_unique<lane>(o.capacity));
+        resume_free_ = std::max<std::size_t>(1, lanes_[0]->q.capacity() / 8);
         counters_ = std::make_unique<worker_counters[]>(o.consumers);
         workers_.reserve(o.consumers);
         try {
@@ -135,7 +137,7 @@ public:
             } else {
                 if (!may_block)
                     return errc::queue_full;
-                wait_for_space(l, v);
+                wait_for_space(l);
             }
         }
     }
@@ -203,18 +205,26 @@ public:
 private:
     std::size_t workers_capacity() const noexcept { return per_lane_ * lanes_.size(); }
 
-    void wait_for_space(lane& l, T& v) {
+    /// A blocked producer resumes once an eighth of the lane is free (hysteresis): it then
+    /// pushes a run of messages while the consumer works far behind it, instead of both
+    /// fighting over the same slots one at a time.
+    bool has_room(lane& l) const noexcept {
+        std::uint64_t popped = l.q.popped(); // first: pushed() read later is >= popped
+        std::uint64_t used = l.q.pushed() - popped;
+        return l.q.capacity() - used >= resume_free_;
+    }
+
+    void wait_for_space(lane& l) {
         for (int i = 0; i < 16; ++i) {
             std::this_thread::yield();
-            if (l.q.pushed() - l.q.popped() < l.q.capacity())
+            if (has_room(l))
                 return;
         }
         std::uint32_t key = l.space.prepare_wait();
-        if (l.q.closed() || l.q.pushed() - l.q.popped() < l.q.capacity()) {
+        if (l.q.closed() || has_room(l)) {
             l.space.cancel_wait();
             return;
         }
-        (void)v;
         l.space.wait(key);
     }
 
@@ -233,11 +243,11 @@ private:
         bool got =
             single_popper_ ? l.q.template pop_into<true>(out) : l.q.template pop_into<false>(out);
         if constexpr (blocking) {
-            // Wake blocked producers as soon as one is seen waiting (a relaxed hint), and with a
-            // fenced check every 64 pops and before this consumer idles (run): a producer
-            // re-checks for space after announcing itself, so it never sleeps on a lane with
-            // room (Dekker: its RMW vs the fence in notify_all).
-            if (got && (l.space.maybe_waiting() || (++pops & 63) == 0))
+            // Wake blocked producers once their lane has room again: at the next pop after one
+            // is seen waiting (a relaxed hint), with a fenced check every 64 pops, and always
+            // before this consumer idles (run). A producer re-checks `has_room` after
+            // announcing itself, so it never sleeps through room (Dekker: its RMW vs the fence).
+            if (got && (l.space.maybe_waiting() || (++pops & 63) == 0) && has_room(l))
                 l.space.notify_all();
         }
         return got;
@@ -366,6 +376,7 @@ private:
     bool auto_ack_;
     std::size_t per_lane_ = 1;
     bool single_popper_ = false;
+    std::size_t resume_free_ = 1;
     std::vector<std::unique_ptr<lane>> lanes_;
     std::unique_ptr<worker_counters[]> counters_;
     std::stop_source stop_;
