@@ -16,6 +16,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 using namespace std::chrono_literals;
 using balance_test::endpoints;
@@ -58,6 +59,10 @@ TEST_CASE("balance picks an endpoint into the context and counts it outstanding"
     for (const auto& e : reg.endpoints())
         CHECK(e->outstanding() == 0);
 }
+
+// Stateless strategies and the default classifier take no space: the policy is one pointer.
+static_assert(sizeof(bulwark::balance<bulwark::p2c_peak_ewma>) == sizeof(void*));
+static_assert(std::is_nothrow_move_constructible_v<bulwark::balance<bulwark::round_robin>>);
 
 TEST_CASE("balance fails with no_endpoint, distinct from an endpoint failure",
           "[balance][policy]") {

@@ -120,23 +120,7 @@ public:
 
     /// Records the end of a request on `e`: latency into its peak EWMA, the verdict into outlier
     /// detection (which may eject it and publish a new snapshot — cold path).
-    void record(const endpoint& e, verdict v, duration rtt, time_point now) {
-        if (v == verdict::ignore)
-            return;
-        e.observe_latency(rtt, now, opts_.ewma_decay);
-        if (v == verdict::success) {
-            outlier_detector::record_success(e);
-        } else if (const auto streak = outlier_detector::record_failure(e);
-                   detector_ && detector_->should_eject(e, streak)) {
-            std::lock_guard lock(mutex_);
-            const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
-            std::size_t out = 0;
-            for (const endpoint* x : cur.all())
-                out += x->ejected() ? 1 : 0;
-            if (detector_->eject(e, now, cur.all().size(), out))
-                publish_locked(cur.owners());
-        }
-    }
+    void record(const endpoint& e, verdict v, duration rtt, time_point now);
     /// Returns ejected endpoints whose time is up. Costs one load unless one is due.
     void return_due(time_point now) {
         if (detector_ && now >= detector_->next_return()) [[unlikely]] {
@@ -147,10 +131,7 @@ public:
         }
     }
     /// Rebuilds the ready set after health flags changed (health checks call it).
-    void refresh() {
-        std::lock_guard lock(mutex_);
-        publish_locked(current_.load(std::memory_order_relaxed)->owners());
-    }
+    void refresh();
 
     const registry_options& options() const noexcept { return opts_; }
     const any_clock& clock() const noexcept { return opts_.clock; }

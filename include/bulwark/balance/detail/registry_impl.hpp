@@ -51,6 +51,29 @@ inline void registry::update(std::span<const endpoint_info> infos) {
     publish_locked(std::move(next));
 }
 
+inline void registry::record(const endpoint& e, verdict v, duration rtt, time_point now) {
+    if (v == verdict::ignore)
+        return;
+    e.observe_latency(rtt, now, opts_.ewma_decay);
+    if (v == verdict::success) {
+        outlier_detector::record_success(e);
+    } else if (const auto streak = outlier_detector::record_failure(e);
+               detector_ && detector_->should_eject(e, streak)) {
+        std::lock_guard lock(mutex_);
+        const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
+        std::size_t out = 0;
+        for (const endpoint* x : cur.all())
+            out += x->ejected() ? 1 : 0;
+        if (detector_->eject(e, now, cur.all().size(), out))
+            publish_locked(cur.owners());
+    }
+}
+
+inline void registry::refresh() {
+    std::lock_guard lock(mutex_);
+    publish_locked(current_.load(std::memory_order_relaxed)->owners());
+}
+
 inline void registry::publish_locked(std::vector<std::shared_ptr<endpoint>> owned) {
     auto healthy = owned | ranges::views::transform([](const auto& e) {
                        return static_cast<const endpoint*>(e.get());
