@@ -192,10 +192,11 @@ TEST_CASE("maglev: removing 1 of 10 endpoints remaps about a tenth of the keys",
           "[balance][maglev]") {
     auto [moved, moved_others] = remap_after_removal(bulwark::maglev{});
     CHECK(moved >= 5'000);
-    // The paper (§3.4, Fig. 12) and Envoy: Maglev trades some extra disruption for speed, at
-    // most about twice the ideal share; the keys of other endpoints mostly stay.
-    CHECK(moved <= 20'000);
-    CHECK(moved_others <= 9'000); // ≤ 10 % of the 90 000 keys of the remaining endpoints
+    // The paper (§3.4, §5.3): Maglev is not perfectly minimal — a few keys of other endpoints
+    // move too — but with M = 65 537 ≫ n that extra disruption is small (measured: 10 471 moved,
+    // 387 of them from other endpoints).
+    CHECK(moved <= 15'000);
+    CHECK(moved_others <= 1'800); // ≤ 2 % of the 90 000 keys of the remaining endpoints
 }
 
 TEST_CASE("hash strategies are consistent for a key and spread keys by weight",
