@@ -51,7 +51,7 @@ TEST_CASE("bus delivers to subscribers in order; RAII unsubscribes", "[channel][
         CHECK(bus.publish(o) == 1);
     }
     CHECK(bus.subscriber_count<order_created>() == 0);
-    CHECK(bus.publish(order_created{"3", 1}) == 0);
+    CHECK(bus.publish<order_created>({"3", 1}) == 0); // braced message, topic named
     CHECK(seen == std::vector<std::string>{"a1", "b1", "b2"});
 }
 

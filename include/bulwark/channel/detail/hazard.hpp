@@ -112,13 +112,17 @@ private:
 
 struct hazard_owner {
     hazard_record* rec = nullptr;
-    ~hazard_owner() {
-        if (rec != nullptr)
-            hazard_domain::release(rec);
-    }
+    ~hazard_owner();
 };
 
 inline thread_local hazard_record* tls_hazard = nullptr; // trivial: no TLS guard on the hot path
+
+inline hazard_owner::~hazard_owner() {
+    if (rec != nullptr) {
+        tls_hazard = nullptr; // the record may now go to another thread
+        hazard_domain::release(rec);
+    }
+}
 
 [[gnu::noinline]] inline hazard_record* acquire_thread_record() {
     static thread_local hazard_owner owner; // returns the record when the thread ends
