@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 using bulwark::subject_matches;
 using bulwark::subject_problem;
@@ -109,4 +112,63 @@ TEST_CASE("subject matching allocates nothing", "[channel][subject]") {
     bool m = subject_matches("orders.*.>", "orders.eu.created.v1");
     CHECK(m);
     CHECK(scope.count() == 0);
+}
+
+namespace {
+// A deliberately simple reference: split into tokens, then match token by token.
+std::vector<std::string> split(std::string_view s) {
+    std::vector<std::string> out(1);
+    for (char c : s) {
+        if (c == '.')
+            out.emplace_back();
+        else
+            out.back() += c;
+    }
+    return out;
+}
+bool reference_match(std::string_view pattern, std::string_view subject) {
+    if (!bulwark::is_valid_subscribe_subject(pattern, bulwark::reserved_subjects::allow) ||
+        !bulwark::is_valid_publish_subject(subject, bulwark::reserved_subjects::allow))
+        return false;
+    auto p = split(pattern), s = split(subject);
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        if (p[i] == ">")
+            return s.size() > i;
+        if (i >= s.size() || (p[i] != "*" && p[i] != s[i]))
+            return false;
+    }
+    return p.size() == s.size();
+}
+} // namespace
+
+TEST_CASE("subject matcher agrees with a reference on random input", "[channel][subject]") {
+    // Small alphabet so that matches, wildcards and malformed subjects all occur often.
+    const char alphabet[] = {'a', 'b', '.', '*', '>', ' ', '$'};
+    std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+    auto next = [&] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    auto random_subject = [&] {
+        std::string s;
+        std::size_t n = next() % 9;
+        for (std::size_t i = 0; i < n; ++i) {
+            std::uint64_t r = next() % 100;
+            s += r < 35 ? 'a' : r < 60 ? 'b' : r < 85 ? '.' : alphabet[3 + next() % 4];
+        }
+        return s;
+    };
+    int matched = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string p = random_subject(), s = random_subject();
+        bool expected = reference_match(p, s);
+        matched += expected;
+        if (subject_matches(p, s) != expected) {
+            INFO("pattern '" << p << "' subject '" << s << "'");
+            CHECK(subject_matches(p, s) == expected);
+        }
+    }
+    CHECK(matched > 50); // the generator does produce matches
 }
