@@ -53,24 +53,29 @@ TEST_CASE("weighted_round_robin scales huge weight sums down", "[balance][wrr]")
 }
 
 namespace {
+/// Shares of 100 000 picks over weights 1/2/3/4: each within 2 percentage points of its weight's
+/// share, and within `relative` of it (WRR is exact; for random, 2 % of the smallest share is
+/// only 2 standard deviations, so the relative bound is set at about 6 σ to keep the test solid).
 template <class Strategy>
-void check_weighted_distribution(Strategy s) {
+void check_weighted_distribution(Strategy s, double relative) {
     const std::vector<std::uint32_t> w{1, 2, 3, 4};
     bulwark::registry reg(endpoints(4, w));
     const int n = 100'000;
     auto counts = count_picks(reg, s, n);
     for (std::size_t i = 0; i < w.size(); ++i) {
         const double expected = n * w[i] / 10.0;
-        INFO("endpoint " << i);
-        CHECK(std::abs(counts["e" + std::to_string(i)] - expected) <= 0.02 * expected);
+        const double got = counts["e" + std::to_string(i)];
+        INFO("endpoint " << i << ": " << got << " picks, expected " << expected);
+        CHECK(std::abs(got - expected) / n <= 0.02);
+        CHECK(std::abs(got - expected) <= relative * expected);
     }
 }
 } // namespace
 
 TEST_CASE("weighted_round_robin and random follow weights within 2 % over 100 000 picks",
           "[balance][wrr][random]") {
-    check_weighted_distribution(bulwark::weighted_round_robin{});
-    check_weighted_distribution(bulwark::random{});
+    check_weighted_distribution(bulwark::weighted_round_robin{}, 0.0005);
+    check_weighted_distribution(bulwark::random{}, 0.06);
 }
 
 TEST_CASE("random with equal weights is uniform", "[balance][random]") {
@@ -78,7 +83,7 @@ TEST_CASE("random with equal weights is uniform", "[balance][random]") {
     bulwark::random rnd;
     auto counts = count_picks(reg, rnd, 100'000);
     for (auto& [addr, c] : counts)
-        CHECK(std::abs(c - 20'000) <= 400);
+        CHECK(std::abs(c - 20'000) <= 700); // σ ≈ 126: 5.5 σ
 }
 
 TEST_CASE("least_outstanding picks the least loaded per weight", "[balance][least_outstanding]") {
