@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -106,7 +107,10 @@ public:
     bool is_redelivery() const noexcept { return attempt_ > 1; }
 
     /// Done with it.
-    void ack() noexcept { settle(delivery_state::acked, {}, {}); }
+    void ack() noexcept {
+        if (state_ == delivery_state::pending)
+            state_ = delivery_state::acked;
+    }
     /// Failed this time; redeliver under at-least-once.
     void nack(std::string reason = "nacked by handler", failure cause = failure{errc::rejected}) {
         settle(delivery_state::nacked, std::move(reason), std::move(cause));
@@ -119,23 +123,38 @@ public:
 
     delivery_state state() const noexcept { return state_; }
     bool pending() const noexcept { return state_ == delivery_state::pending; }
-    const std::string& reason() const noexcept { return reason_; }
-    const failure& cause() const noexcept { return cause_; }
+    /// The nack / dead-letter reason ("" after an ack).
+    const std::string& reason() const noexcept {
+        return failed_ ? failed_->reason : empty_reason();
+    }
+    /// The nack / dead-letter cause (`errc::rejected` unless an exception was given).
+    const failure& cause() const noexcept { return failed_ ? failed_->cause : no_cause(); }
 
 private:
+    struct failed_detail {
+        std::string reason;
+        failure cause;
+    };
+    static const std::string& empty_reason() noexcept {
+        static const std::string e;
+        return e;
+    }
+    static const failure& no_cause() noexcept {
+        static const failure f{errc::rejected, {}, {}};
+        return f;
+    }
     void settle(delivery_state s, std::string reason, failure cause) {
         if (state_ != delivery_state::pending)
             return;
         state_ = s;
-        reason_ = std::move(reason);
-        cause_ = std::move(cause);
+        if (s != delivery_state::acked)
+            failed_.emplace(failed_detail{std::move(reason), std::move(cause)});
     }
 
     T* message_;
     std::uint32_t attempt_;
     delivery_state state_ = delivery_state::pending;
-    std::string reason_;
-    failure cause_{errc::rejected, {}, {}};
+    std::optional<failed_detail> failed_; // engaged on the failure path only: an ack is trivial
 };
 
 } // namespace bulwark
