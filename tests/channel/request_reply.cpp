@@ -4,10 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -106,4 +109,34 @@ TEST_CASE("a request allocates nothing beyond the reply", "[channel][request]") 
     auto v = bus.request(q, 1s);
     CHECK(v.value() == 2.0);
     CHECK(scope.count() == 0);
+}
+
+TEST_CASE("requests race with responders coming and going", "[channel][request][concurrency]") {
+    bulwark::bus<topics> bus;
+    auto stable = bus.respond<ping>([](const ping&) { return 1; });
+    std::atomic<bool> stop{false};
+    std::atomic<int> wrong{0}, answered{0};
+    std::vector<std::thread> requesters;
+    for (int t = 0; t < 4; ++t)
+        requesters.emplace_back([&] {
+            for (int i = 0; i < 5000; ++i) {
+                auto r = bus.request<ping, int>(ping{});
+                if (!r.has_value() || (*r != 1 && *r != 2))
+                    wrong.fetch_add(1);
+                else
+                    answered.fetch_add(1);
+            }
+        });
+    std::thread churn([&] {
+        while (!stop.load()) {
+            auto extra = bus.respond<ping>([](const ping&) { return 2; });
+            std::this_thread::yield();
+        }
+    });
+    for (auto& t : requesters)
+        t.join();
+    stop = true;
+    churn.join();
+    CHECK(wrong.load() == 0);
+    CHECK(answered.load() == 4 * 5000);
 }
