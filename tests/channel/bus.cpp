@@ -9,7 +9,8 @@
 #include <thread>
 #include <vector>
 
-namespace {
+// Named (not anonymous): clang 14 flags static members of internal types as unused.
+namespace bus_test {
 struct order_created {
     static constexpr std::string_view subject = "orders.created";
     std::string id;
@@ -30,7 +31,8 @@ struct audit_envelope {
         g_static_calls += e.id() ? 10 : 0;
     }
 };
-} // namespace
+} // namespace bus_test
+using namespace bus_test;
 
 TEST_CASE("bus delivers to subscribers in order; RAII unsubscribes", "[channel][bus]") {
     bulwark::bus<shop> bus;

@@ -14,7 +14,8 @@
 
 using namespace std::chrono_literals;
 
-namespace {
+// Named (not anonymous): clang 14 flags static members of internal types as unused.
+namespace request_reply_test {
 struct get_price {
     static constexpr std::string_view subject = "prices.get";
     using reply_type = double;
@@ -24,7 +25,8 @@ struct ping { // no declared reply type: each request names it
     static constexpr std::string_view subject = "ping";
 };
 using topics = bulwark::topics<get_price, ping>;
-} // namespace
+} // namespace request_reply_test
+using namespace request_reply_test;
 
 TEST_CASE("request without responders fails at once with no_responders", "[channel][request]") {
     bulwark::manual_clock manual;
