@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <set>
@@ -184,4 +185,26 @@ TEST_CASE("hedge settings and placement are validated", "[policy][hedge]") {
                       Catch::Contains("per-attempt timeout is outside"));
     CHECK_NOTHROW((bulwark::pipeline{bulwark::timeout{.total = 2s}, bulwark::hedge{},
                                      bulwark::attempt_timeout{1s}}));
+}
+
+TEST_CASE("hedge on real time: attempts finish on the timer thread, the loser is stopped",
+          "[policy][hedge][async][concurrency]") {
+    bulwark::pipeline p{bulwark::hedge{.max_hedged_attempts = 1, .delay = 5ms}};
+    std::atomic<int> stopped{0};
+    bulwark::context ctx;
+    auto out = bulwark::sync_wait(p.async_try_execute(
+        [&](bulwark::context& c) -> bulwark::task<bulwark::outcome<int>> {
+            const auto latency = c.attempt() == 1 ? bulwark::duration{10s} : bulwark::duration{5ms};
+            const bool elapsed =
+                co_await bulwark::steady_clock::async_sleep_for(latency, c.stop_token());
+            if (!elapsed) {
+                ++stopped;
+                co_return bulwark::errc::cancelled;
+            }
+            co_return static_cast<int>(c.attempt());
+        },
+        ctx));
+    REQUIRE(out.has_value());
+    CHECK(*out == 2);
+    CHECK(stopped.load() == 1);
 }

@@ -243,3 +243,21 @@ TEST_CASE("timeout on real time: deadline = now + limit (long limits may be a co
     CHECK(seen >= before + 50ms); // exact below the coarse threshold
     CHECK(seen <= after + 50ms);
 }
+
+TEST_CASE("async timeout on real time: the timer thread stops the operation",
+          "[policy][timeout][async][concurrency]") {
+    // Real time (20 ms): the timer fires on the timer thread, concurrently with this one.
+    bulwark::pipeline p{bulwark::timeout{.per_attempt = 20ms}};
+    bool stopped = false;
+    bulwark::context ctx;
+    auto out = bulwark::sync_wait(p.async_try_execute(
+        [&](bulwark::context& ctx) -> bulwark::task<int> {
+            const bool elapsed =
+                co_await bulwark::steady_clock::async_sleep_for(10s, ctx.stop_token());
+            stopped = !elapsed;
+            co_return 1;
+        },
+        ctx));
+    CHECK(stopped);
+    CHECK(out.has_value()); // it returned a value after all: kept (see the late-value rule)
+}

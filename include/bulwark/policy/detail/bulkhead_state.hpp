@@ -40,11 +40,14 @@ public:
 
     /// Takes a permit if one is free (lock-free; barging: a newcomer may beat a woken waiter,
     /// like resilience4j's bulkhead with fair call handling off).
+    /// (seq_cst reads: a queued caller's re-check must see a release that missed its queue
+    /// entry — the other half of the handshake in `release`; free on x86, where the CAS is a
+    /// full barrier anyway and loads are plain.)
     bool try_acquire() noexcept {
-        std::size_t cur = active_.load(std::memory_order_relaxed);
+        std::size_t cur = active_.load(std::memory_order_seq_cst);
         while (cur < max_concurrent_)
-            if (active_.compare_exchange_weak(cur, cur + 1, std::memory_order_acquire,
-                                              std::memory_order_relaxed))
+            if (active_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst,
+                                              std::memory_order_seq_cst))
                 return true;
         return false;
     }
