@@ -105,3 +105,36 @@ TEST_CASE("standard pipeline validates its settings like MEHR's validator", "[po
     CHECK_THROWS_AS(bulwark::standard_pipeline({.concurrency = {.max_concurrent = 0}}),
                     invalid_argument_error);
 }
+
+TEST_CASE("standard pipeline on the coroutine driver", "[policy][standard][async]") {
+    bulwark::manual_clock clock;
+    auto p = bulwark::standard_pipeline(
+        {.total_timeout = 5s,
+         .backoff = {.base = 100ms, .cap = 1s, .jitter = bulwark::no_jitter},
+         .attempt_timeout = 1s,
+         .clock = clock});
+    int calls = 0;
+    std::vector<bool> stopped;
+    auto op = [&](bulwark::context& ctx) -> bulwark::task<bulwark::outcome<int>> {
+        ++calls;
+        // Attempt 1 hangs (the attempt timeout stops it), attempt 2 fails, attempt 3 answers.
+        const auto latency = calls == 1 ? bulwark::duration{1h} : bulwark::duration{10ms};
+        const bool elapsed = co_await clock.async_sleep_for(latency, ctx.stop_token());
+        stopped.push_back(!elapsed);
+        if (calls < 3)
+            co_return bulwark::errc::transport_error;
+        co_return 7;
+    };
+    bulwark::context ctx;
+    auto running = bulwark::spawn(p.async_try_execute(op, ctx));
+    clock.advance(1s); // attempt 1 times out
+    CHECK(stopped == std::vector<bool>{true});
+    clock.advance(100ms + 10ms); // backoff, then attempt 2 fails
+    CHECK(calls == 2);
+    clock.advance(200ms + 10ms); // backoff, then attempt 3 answers
+    REQUIRE(running.done());
+    auto out = running.get();
+    REQUIRE(out.has_value());
+    CHECK(*out == 7);
+    CHECK(clock.pending_timers() == 0);
+}
