@@ -2,8 +2,8 @@
 /// \file
 /// A tiny read-copy-update scheme for registry snapshots: readers announce themselves on a
 /// striped, two-epoch counter (no lock, no allocation, usually an uncontended cache line); a
-/// writer publishes a new pointer, flips the epoch and waits for the readers of the old epoch —
-/// who hold a snapshot only for the nanoseconds of one pick — before freeing the old snapshot.
+/// writer publishes a new pointer, then drains both epochs in turn (flipping before each) —
+/// readers hold a snapshot only for the nanoseconds of one pick — before freeing the old one.
 
 #include <atomic>
 #include <cstddef>
@@ -37,15 +37,22 @@ public:
     }
 
     /// Writer side (serialized by the caller's lock), after publishing the new pointer with
-    /// seq_cst: flips the epoch and waits until no reader of the previous epoch remains. A
-    /// reader that counts itself in the old epoch after this check already sees the new pointer.
+    /// seq_cst: waits until every reader that may hold an older pointer has left.
+    ///
+    /// A reader that loaded an older pointer counted itself (in one parity or the other) before
+    /// that load, so before the publication, so its count is visible to the checks below; both
+    /// parities are drained, one after the other (userspace RCU's two-phase grace period: a
+    /// reader that read the epoch before an earlier flip may sit in either parity). Flipping the
+    /// epoch before each drain sends new readers to the other parity, so a drain cannot starve.
     void synchronize() noexcept {
-        const std::size_t old = epoch_.fetch_add(1, std::memory_order_seq_cst) & 1u;
-        for (std::size_t i = 0; i < stripes; ++i) {
-            auto& c = counters_[old * stripes + i].value;
-            for (unsigned spins = 0; c.load(std::memory_order_seq_cst) != 0; ++spins)
-                if (spins > 64)
-                    std::this_thread::yield();
+        for (int phase = 0; phase < 2; ++phase) {
+            const std::size_t old = epoch_.fetch_add(1, std::memory_order_seq_cst) & 1u;
+            for (std::size_t i = 0; i < stripes; ++i) {
+                auto& c = counters_[old * stripes + i].value;
+                for (unsigned spins = 0; c.load(std::memory_order_seq_cst) != 0; ++spins)
+                    if (spins > 64)
+                        std::this_thread::yield();
+            }
         }
     }
 
