@@ -1,4 +1,5 @@
 #include <bulwark/pipeline.hpp>
+#include <bulwark/policy/retry.hpp>
 #include <bulwark/policy/timeout.hpp>
 
 #include "support/alloc_counter.hpp"
@@ -112,6 +113,21 @@ TEST_CASE("total and per-attempt timeouts around a retry", "[policy][timeout]") 
     CHECK(op.deadlines_seen[0] == bulwark::time_point{} + 300ms);
     CHECK(op.deadlines_seen[1] == bulwark::time_point{} + 500ms); // the total caps attempt 2
     CHECK(clock.now() == bulwark::time_point{} + 500ms);
+}
+
+TEST_CASE("total and per-attempt timeouts around bulwark::retry", "[policy][timeout]") {
+    bulwark::manual_clock clock;
+    bulwark::test::scripted_op op{.clock = clock, .latency = 1s}; // honours ctx.deadline()
+    bulwark::pipeline p{bulwark::timeout{.total = 500ms, .clock = clock},
+                        bulwark::retry{.max_attempts = 3,
+                                       .backoff = bulwark::constant_backoff{.delay = 0ms},
+                                       .clock = clock},
+                        bulwark::timeout{.per_attempt = 300ms, .clock = clock}};
+    auto out = p.try_execute(std::ref(op));
+    CHECK(out.code() == bulwark::errc::timeout);
+    // Attempt 1 is cut at 300 ms; attempt 2 by the total at 500 ms; no attempt 3 past the deadline.
+    CHECK(op.deadlines_seen == std::vector<bulwark::time_point>{bulwark::time_point{} + 300ms,
+                                                                bulwark::time_point{} + 500ms});
 }
 
 TEST_CASE("timeout's success path allocates nothing", "[policy][timeout][alloc]") {
