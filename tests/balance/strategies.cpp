@@ -308,3 +308,30 @@ TEST_CASE("ring_hash's bucket index finds the same entry as a binary search",
     }
     CHECK(r.position(~0ull) == 0); // past the last entry: wraps to the first
 }
+
+TEST_CASE("weighted_round_robin falls back to stride scheduling for huge tables",
+          "[balance][wrr]") {
+    // 3000 endpoints × period 6000 > exact_budget: the table comes from stride scheduling.
+    std::vector<std::uint32_t> w;
+    for (int i = 0; i < 3000; ++i)
+        w.push_back(i % 2 == 0 ? 1u : 3u);
+    bulwark::registry reg(endpoints(3000, w));
+    bulwark::weighted_round_robin wrr;
+    const auto seq = bulwark::weighted_round_robin::build(reg.read().set(), 1u << 16);
+    REQUIRE(seq.size() == 6000);
+    std::map<const bulwark::endpoint*, int> count;
+    for (const auto* e : seq)
+        ++count[e];
+    for (const auto& [e, c] : count)
+        CHECK(c == static_cast<int>(e->weight()));
+    // Smooth: a weight-3 endpoint's turns are spread over the period, not back to back.
+    const auto* heavy = reg.read()->ready()[1];
+    std::vector<std::size_t> at;
+    for (std::size_t k = 0; k < seq.size(); ++k)
+        if (seq[k] == heavy)
+            at.push_back(k);
+    REQUIRE(at.size() == 3);
+    CHECK(at[1] - at[0] >= 1000);
+    CHECK(at[2] - at[1] >= 1000);
+    (void)wrr;
+}

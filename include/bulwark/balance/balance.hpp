@@ -86,10 +86,15 @@ public:
         ctx.set_endpoint(e);
         return e;
     }
-    /// Records the end of a request begun with `begin` (latency since `start`, verdict).
-    void finish(const endpoint* e, verdict v, time_point start) {
-        const time_point end = reg_->clock().now();
-        reg_->record(*e, v, end - start, end);
+    /// Records the end of a request begun with `begin` (latency since `start`, verdict) and
+    /// ends its outstanding count. Never throws: if an ejection cannot publish its snapshot
+    /// (out of memory), the ejection waits for the next failure.
+    void finish(const endpoint* e, verdict v, time_point start) noexcept {
+        try {
+            const time_point end = reg_->clock().now();
+            reg_->record(*e, v, end - start, end);
+        } catch (...) {
+        }
         e->end_request();
     }
 

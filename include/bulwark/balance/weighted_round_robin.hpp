@@ -8,7 +8,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <numeric>
+#include <queue>
+#include <span>
+#include <utility>
 #include <vector>
 
 namespace bulwark {
@@ -29,7 +33,8 @@ struct weighted_round_robin_options {
 ///
 /// **Failure semantics:** `max_sequence == 0` throws `invalid_argument_error`.
 /// **Thread safety:** as `round_robin`. **Allocation:** none per pick; the table is built once
-/// per registry snapshot. **Complexity:** O(1) per pick; O(n · period) per snapshot.
+/// per registry snapshot. **Complexity:** O(1) per pick; per snapshot O(n · period) up to
+/// `exact_budget` steps, else O(period · log n) (see `exact_budget`).
 class weighted_round_robin {
 public:
     weighted_round_robin() = default;
@@ -67,6 +72,8 @@ public:
         }
         std::vector<const endpoint*> seq;
         seq.reserve(total);
+        if (ready.size() * total > exact_budget) // nginx's O(n) step would stall this pick
+            return stride_sequence(ready, w, total, std::move(seq));
         std::vector<std::int64_t> current(ready.size(), 0);
         for (std::uint64_t k = 0; k < total; ++k) {
             std::size_t best = 0;
@@ -81,7 +88,32 @@ public:
         return seq;
     }
 
+    /// Above this many steps (endpoints × period), the table is built by stride scheduling
+    /// (earliest virtual finish time first, O(period · log n)) instead of nginx's O(n) step:
+    /// just as smooth and with the same shares, but not nginx's exact order.
+    static constexpr std::uint64_t exact_budget = 1u << 22;
+
 private:
+    static std::vector<const endpoint*> stride_sequence(std::span<const endpoint* const> ready,
+                                                        const std::vector<std::uint64_t>& w,
+                                                        std::uint64_t total,
+                                                        std::vector<const endpoint*> seq) {
+        // Endpoint i runs at virtual times (k + 1/2) · total / w_i; take them in time order.
+        using entry = std::pair<double, std::size_t>;
+        std::priority_queue<entry, std::vector<entry>, std::greater<>> next;
+        std::vector<std::uint64_t> taken(ready.size(), 0);
+        for (std::size_t i = 0; i < ready.size(); ++i)
+            next.emplace(0.5 / static_cast<double>(w[i]), i);
+        while (seq.size() < total) {
+            const auto [t, i] = next.top();
+            next.pop();
+            seq.push_back(ready[i]);
+            if (++taken[i] < w[i])
+                next.emplace((static_cast<double>(taken[i]) + 0.5) / static_cast<double>(w[i]), i);
+        }
+        return seq;
+    }
+
     weighted_round_robin_options opts_{};
     detail::strategy_id id_{};
     detail::cursor cursor_;
