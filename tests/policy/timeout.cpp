@@ -277,3 +277,34 @@ TEST_CASE("async timeout on real time: the timer thread stops the operation",
     CHECK(stopped);
     CHECK(out.has_value()); // it returned a value after all: kept (see the late-value rule)
 }
+
+TEST_CASE("sync timeout with stop_on_expiry: a watchdog requests stop when the limit passes",
+          "[policy][timeout]") {
+    bulwark::manual_clock clock;
+    bulwark::test::scripted_op op{.clock = clock, .latency = 1s}; // advances to the deadline
+    bulwark::pipeline p{
+        bulwark::timeout{.per_attempt = 300ms, .clock = clock, .stop_on_expiry = true}};
+    bulwark::context ctx;
+    auto out = p.try_execute(std::ref(op), ctx);
+    CHECK(out.code() == bulwark::errc::timeout);
+    CHECK(op.stop_seen == std::vector<bool>{true}); // the operation was told to stop
+    CHECK_FALSE(ctx.stop_requested());              // only the call's child context
+    CHECK(clock.pending_timers() == 0);
+
+    bulwark::test::scripted_op quick{.clock = clock, .latency = 10ms};
+    CHECK(p.execute(std::ref(quick)) == 42);
+    CHECK(quick.stop_seen == std::vector<bool>{false});
+    CHECK(clock.pending_timers() == 0); // the watchdog was cancelled
+}
+
+TEST_CASE("sync timeout with stop_on_expiry on real time interrupts a stop-aware wait",
+          "[policy][timeout][concurrency]") {
+    bulwark::pipeline p{bulwark::total_timeout{.limit = 20ms, .stop_on_expiry = true}};
+    auto out = p.try_execute([](bulwark::context& ctx) -> bulwark::outcome<int> {
+        // A blocking wait that honours only the stop token (no deadline): 10 s unless stopped.
+        if (!bulwark::steady_clock::sleep_for(10s, ctx.stop_token()))
+            return bulwark::errc::cancelled;
+        return 1;
+    });
+    CHECK(out.code() == bulwark::errc::timeout);
+}

@@ -30,18 +30,23 @@ namespace bulwark {
 /// **Failure semantics:** when the limit has passed, a failure of the inner call becomes
 /// `errc::timeout` (`resilience_error` from `execute`); a value that still arrived is returned
 /// (Polly v8). **Time and cancellation:** the context's deadline is tightened to now + limit,
-/// never extended. Sync driver: the operation must honour `ctx.deadline()` (or the stop token)
-/// — a blocking call that ignores both runs to its end, and is then judged by the clock.
+/// never extended. Sync driver: the operation must honour `ctx.deadline()` — a blocking call
+/// that ignores it runs to its end, and is then judged by the clock; with
+/// `.stop_on_expiry = true` a watchdog timer also requests stop on the call when the limit
+/// passes, for operations that wait on their stop token.
 /// Coroutine driver: the operation runs on a child context and is raced against a timer on
 /// `.clock`; when the timer wins, stop is requested on the child and the operation must return
 /// (it is awaited, never abandoned). **Thread safety:** stateless; share freely.
-/// **Allocation:** none on the sync path; the coroutine driver allocates its frames, the
-/// child's stop source and one timer entry. **Complexity:** one clock read per call (two on
-/// failure).
+/// **Allocation:** none on the sync path (unless `.stop_on_expiry`); the coroutine driver allocates
+/// its frames, the child's stop source and one timer entry. **Complexity:** one clock read per call
+/// (two on failure).
 struct timeout {
     duration total{};       ///< one deadline over everything inside (zero = not this kind)
     duration per_attempt{}; ///< a deadline per attempt (zero = not this kind)
     any_clock clock{};      ///< real time by default; `.clock = manual` in tests
+    /// Sync driver: also request stop on the call when the limit passes (a watchdog timer; costs
+    /// allocations, so off by default). The coroutine driver always does.
+    bool stop_on_expiry = false;
 
     /// Validates the settings at construction (throws `invalid_argument_error` unless exactly
     /// one limit is set and it is positive). Leave it out of initializers.
@@ -58,6 +63,8 @@ struct timeout {
 
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
+        if (stop_on_expiry)
+            return detail::timeout_core::run_stopping(next, ctx, limit(), clock);
         return detail::timeout_core::run(next, ctx, limit(), clock);
     }
     template <class Next>
@@ -74,8 +81,9 @@ struct basic_timeout {
                   "bulwark::basic_timeout: the kind is total_timeout or attempt_timeout");
     static constexpr policy_kind kind = K;
 
-    duration limit{};  ///< the time limit (must be positive)
-    any_clock clock{}; ///< real time by default; `.clock = manual` in tests
+    duration limit{};            ///< the time limit (must be positive)
+    any_clock clock{};           ///< real time by default; `.clock = manual` in tests
+    bool stop_on_expiry = false; ///< as `timeout::stop_on_expiry`
 
     /// Validates the limit at construction (throws `invalid_argument_error` unless positive).
     [[no_unique_address]] detail::timeout_check checked_{limit, K == policy_kind::total_timeout
@@ -84,6 +92,8 @@ struct basic_timeout {
 
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
+        if (stop_on_expiry)
+            return detail::timeout_core::run_stopping(next, ctx, limit, clock);
         return detail::timeout_core::run(next, ctx, limit, clock);
     }
     template <class Next>

@@ -12,6 +12,7 @@
 #include <bulwark/core/time.hpp>
 #include <bulwark/policy/detail/timeout_coarse_clock.hpp>
 #include <bulwark/policy/detail/timeout_race.hpp>
+#include <bulwark/policy/detail/timeout_watchdog.hpp>
 
 #include <atomic>
 #include <optional>
@@ -73,6 +74,25 @@ struct timeout_core {
         if (o.has_failure()) [[unlikely]]
             return finish(std::move(o), clock.now() >= deadline);
         return o;
+    }
+
+    /// Sync driver with `.stop_on_expiry`: the call runs on a child context, and a watchdog
+    /// timer requests stop on it when the limit passes. Allocates (the child's stop source, the
+    /// watchdog's frame and timer): off by default.
+    template <class Next>
+    static next_result_t<Next> run_stopping(Next& next, context& ctx, duration limit,
+                                            const any_clock& clock) {
+        using O = next_result_t<Next>;
+        const time_point deadline = deadline_after(clock, limit);
+        context child(context::child, ctx);
+        child.tighten_deadline(deadline);
+        std::optional<O> o;
+        const bool fired =
+            run_watched([&](context& c) { o.emplace(next(c)); }, child, clock, limit);
+        ctx.set_attempt(child.attempt());
+        if (child.endpoint() != nullptr)
+            ctx.set_endpoint(child.endpoint());
+        return finish(std::move(*o), fired || clock.now() >= deadline);
     }
 
     /// Coroutine driver: the operation runs on a child context (deadline tightened, its own
