@@ -60,6 +60,7 @@ public:
             std::make_unique<detail::bulkhead_state>(options.max_concurrent, options.max_queued);
     }
 
+    /// Runs `next(ctx)` holding a permit, after waiting in the queue if needed.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) {
         if (state_->try_acquire()) [[likely]] {
@@ -90,6 +91,7 @@ public:
         return next(ctx);
     }
 
+    /// The coroutine driver: the same state core; a queued call awaits a timer, not a thread.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) {
         if (state_->try_acquire()) [[likely]] {

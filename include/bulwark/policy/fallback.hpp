@@ -37,15 +37,18 @@ class fallback {
 public:
     static constexpr policy_kind kind = policy_kind::fallback;
 
+    /// A fallback value or handler, and which outcomes count as failures.
     explicit fallback(Handler handler, Classifier classifier = {})
         : handler_(std::move(handler))
         , classifier_(std::move(classifier)) {}
 
+    /// Runs `next(ctx)`; replaces a failed outcome.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) {
         return apply(next(ctx), ctx);
     }
 
+    /// The coroutine driver: awaits `next(ctx)`, then the same `apply`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) {
         co_return apply(co_await next(ctx), ctx);
@@ -75,6 +78,7 @@ public:
         }
     }
 
+    /// The fallback value or handler.
     const Handler& handler() const noexcept { return handler_; }
 
 private:

@@ -64,10 +64,12 @@ struct hedge {
     /// Validates at construction (throws `invalid_argument_error`). Leave it out of initializers.
     [[no_unique_address]] detail::hedge_check checked_{max_hedged_attempts};
 
+    /// Sync driver: attempts one after another while they fail (see above).
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
         return detail::hedge_core::run(next, ctx, max_hedged_attempts + 1, clock);
     }
+    /// Coroutine driver: concurrent hedged attempts on child contexts (see above).
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
         return detail::hedge_core::run_async(next, ctx, max_hedged_attempts + 1, delay, clock);

@@ -118,6 +118,7 @@ public:
                   static_cast<double>(detail::coarse_clock::tolerant_of().count());
     }
 
+    /// Runs `next(ctx)` with a permit, sleeping first if one was reserved.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) {
         const duration wait = admit(ctx);
@@ -130,6 +131,7 @@ public:
         return next(ctx);
     }
 
+    /// The coroutine driver: the same bucket; a reserved permit is awaited on a timer.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) {
         const duration wait = admit(ctx);

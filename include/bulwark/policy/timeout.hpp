@@ -61,12 +61,14 @@ struct timeout {
     /// The limit in force.
     duration limit() const noexcept { return total != duration::zero() ? total : per_attempt; }
 
+    /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
         if (stop_on_expiry)
             return detail::timeout_core::run_stopping(next, ctx, limit(), clock);
         return detail::timeout_core::run(next, ctx, limit(), clock);
     }
+    /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
         return detail::timeout_core::run_async(next, ctx, limit(), clock);
@@ -90,12 +92,14 @@ struct basic_timeout {
                                                                     ? "bulwark::total_timeout"
                                                                     : "bulwark::attempt_timeout"};
 
+    /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
         if (stop_on_expiry)
             return detail::timeout_core::run_stopping(next, ctx, limit, clock);
         return detail::timeout_core::run(next, ctx, limit, clock);
     }
+    /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
         return detail::timeout_core::run_async(next, ctx, limit, clock);
