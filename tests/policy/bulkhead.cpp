@@ -206,3 +206,34 @@ TEST_CASE("bulkhead settings are validated at construction", "[policy][bulkhead]
     CHECK_THROWS_WITH(bulkhead({.max_queued = 1, .max_wait = -5ms}), Catch::Contains("negative"));
     CHECK_NOTHROW(bulkhead({.max_concurrent = 1, .max_queued = 1, .max_wait = 1ms}));
 }
+
+TEST_CASE("async bulkhead across threads: queued coroutines are woken by releases on other threads",
+          "[policy][bulkhead][async][concurrency]") {
+    bulwark::pipeline p{bulwark::bulkhead{{.max_concurrent = 2, .max_queued = 8, .max_wait = 10s}}};
+    std::atomic<int> running{0}, peak{0}, ok{0};
+    auto op = [&]() -> bulwark::task<int> {
+        int now = ++running;
+        int seen = peak.load();
+        while (now > seen && !peak.compare_exchange_weak(seen, now))
+            ;
+        // Real time (200 us): the coroutine resumes on the timer thread, and releases there.
+        co_await bulwark::steady_clock::async_sleep_for(std::chrono::microseconds{200}, {});
+        --running;
+        co_return 1;
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 20; ++i) {
+                bulwark::context ctx;
+                if (bulwark::sync_wait(p.async_try_execute(op, ctx)).has_value())
+                    ++ok;
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    CHECK(peak.load() <= 2);
+    CHECK(ok.load() == 80);
+    CHECK(p.get<0>().active() == 0);
+    CHECK(p.get<0>().queued() == 0);
+}
