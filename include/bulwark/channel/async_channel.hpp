@@ -64,7 +64,7 @@ concept async_handler = std::move_constructible<std::decay_t<H>> &&
 /// **Thread safety:** every member may be called from any thread.
 /// **Allocation:** the queues, threads and handler at construction; none per publish or per
 /// delivery on the success path (a redelivery with a backoff allocates its timer).
-/// **Complexity:** publish is O(1): one CAS, one fence and one load (plus a wake-up when a
+/// **Complexity:** publish is O(1): one CAS on the lane's enqueue word (plus a futex wake when a
 /// consumer sleeps).
 template <class T, queue_selector Queue = mpmc, overflow_policy Overflow = overflow::block>
 class async_channel {

@@ -48,7 +48,6 @@ class channel_core {
         explicit lane(std::size_t capacity)
             : q(capacity) {}
         queue q;
-        eventcount items; // consumers sleep here when the lane is empty
         eventcount space; // producers sleep here when the lane is full (overflow::block)
         std::atomic<std::size_t> inbox_size{0};
         std::mutex inbox_mutex;
@@ -109,9 +108,11 @@ public:
     std::error_code publish(T&& v, std::size_t li, bool may_block) {
         lane& l = *lanes_[li];
         for (;;) {
-            switch (l.q.try_push(std::move(v))) {
+            bool sleepers = false;
+            switch (l.q.try_push(std::move(v), sleepers)) {
             case push_status::ok:
-                l.items.notify_one();
+                if (sleepers) // a consumer announced sleep before our push CAS: wake it
+                    l.q.wake_sleepers();
                 return {};
             case push_status::closed:
                 return errc::channel_closed;
@@ -176,7 +177,7 @@ public:
             std::this_thread::yield();
         stopping_.store(true, std::memory_order_seq_cst);
         for (auto& l : lanes_)
-            l->items.notify_all();
+            l->q.interrupt_sleep();
         for (auto& t : workers_)
             t.join();
         workers_.clear();
@@ -281,17 +282,16 @@ private:
             }
             if (found)
                 continue;
-            std::uint32_t key = l.items.prepare_wait();
+            std::uint32_t token;
+            if (!l.q.prepare_sleep(token)) // a push claimed a slot: it is about to appear
+                continue;
             if (next(l, it, pops)) {
-                l.items.cancel_wait();
                 handle();
                 continue;
             }
-            if (stopping_.load(std::memory_order_seq_cst)) {
-                l.items.cancel_wait();
+            if (stopping_.load(std::memory_order_seq_cst))
                 return;
-            }
-            l.items.wait(key);
+            l.q.wait_sleep(token);
         }
     }
 
@@ -345,7 +345,7 @@ private:
             l.inbox.push_back(std::move(it));
             l.inbox_size.fetch_add(1, std::memory_order_release);
         }
-        l.items.notify_all();
+        l.q.interrupt_sleep();
     }
 
     void notify_progress() noexcept {

@@ -40,10 +40,14 @@ inline void cpu_relax() noexcept {
 /// Slot `i` holds sequence `s`: `s == pos` means free for the push at `pos`, `s == pos + 1`
 /// means full for the pop at `pos`. Positions are 63-bit; bit 63 of the enqueue position is the
 /// closed flag, so a push that races with `close()` either claims its slot before the close
-/// (and is counted by it) or fails its CAS and sees the flag.
+/// (and is counted by it) or fails its CAS and sees the flag. Bit 62 is the "a consumer sleeps"
+/// flag: the push CAS reads and clears it, so waking a sleeping consumer costs a publish
+/// nothing while consumers are awake (no fence, no extra load).
 template <class T, bool MultiConsumer>
 class bounded_ring {
     static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+    static constexpr std::uint64_t sleep_bit = std::uint64_t{1} << 62;
+    static constexpr std::uint64_t pos_mask = sleep_bit - 1;
 
     struct slot {
         std::atomic<std::uint64_t> seq{0};
@@ -69,26 +73,63 @@ public:
     /// Constructs `T` from `v` in the next free slot. `v` is left untouched unless `ok`.
     template <class U>
     push_status try_push(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-        std::uint64_t pos = enq_.load(std::memory_order_relaxed);
+        bool sleepers = false;
+        return try_push(std::forward<U>(v), sleepers);
+    }
+
+    /// As `try_push`; `sleepers` tells whether a consumer announced sleep (`prepare_sleep`)
+    /// before this push: the caller must then `wake_sleepers()`. The push CAS clears the
+    /// announcement, so a publish costs no extra fence or load to learn it.
+    template <class U>
+    push_status try_push(U&& v, bool& sleepers) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+        std::uint64_t raw = enq_.load(std::memory_order_relaxed);
+        std::uint64_t pos;
         slot* s;
         for (;;) {
-            if (pos & closed_bit)
+            if (raw & closed_bit)
                 return push_status::closed;
+            pos = raw & pos_mask;
             s = &slots_[pos & mask_];
             std::uint64_t seq = s->seq.load(std::memory_order_acquire);
             auto dif = static_cast<std::int64_t>(seq - pos);
             if (dif == 0) {
-                if (enq_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed))
+                if (enq_.compare_exchange_weak(raw, pos + 1, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed))
                     break;
             } else if (dif < 0) {
                 return push_status::full;
             } else {
-                pos = enq_.load(std::memory_order_relaxed);
+                raw = enq_.load(std::memory_order_relaxed);
             }
         }
         ::new (static_cast<void*>(s->storage)) T(std::forward<U>(v));
         s->seq.store(pos + 1, std::memory_order_release);
+        sleepers = (raw & sleep_bit) != 0;
         return push_status::ok;
+    }
+
+    /// A consumer about to sleep announces it; returns false when it must not sleep because a
+    /// push already claimed a slot it has not popped. Then `wait_sleep(token)` sleeps until a
+    /// push that saw the announcement, `close` or `interrupt_sleep` wakes it. (It waits on a
+    /// 32-bit epoch: a futex word, not libstdc++'s proxy wait for 64-bit atomics.)
+    bool prepare_sleep(std::uint32_t& token) noexcept {
+        token = wake_epoch_.load(std::memory_order_acquire); // before announcing: no lost wake
+        std::uint64_t old = enq_.fetch_or(sleep_bit, std::memory_order_acq_rel);
+        return (old & pos_mask) == deq_.load(std::memory_order_acquire);
+    }
+    void wait_sleep(std::uint32_t token) const noexcept {
+        wake_epoch_.wait(token, std::memory_order_acquire);
+    }
+    /// Wakes every consumer sleeping in `wait_sleep` (after a push saw `sleepers`).
+    void wake_sleepers() noexcept {
+        wake_epoch_.fetch_add(1, std::memory_order_acq_rel);
+        wake_epoch_.notify_all();
+    }
+    /// Clears the announcement and wakes sleepers: for events other than a push (redelivery,
+    /// stop). The caller makes its event visible first.
+    void interrupt_sleep() noexcept {
+        enq_.fetch_and(~sleep_bit, std::memory_order_acq_rel);
+        wake_sleepers();
     }
 
     /// Takes the oldest value, or nothing when the queue is (momentarily) empty.
@@ -130,12 +171,14 @@ public:
 
     /// Refuses every later push; returns how many pushes were ever accepted (exact).
     std::uint64_t close() noexcept {
-        return enq_.fetch_or(closed_bit, std::memory_order_acq_rel) & ~closed_bit;
+        std::uint64_t old = enq_.fetch_or(closed_bit, std::memory_order_acq_rel);
+        wake_sleepers();
+        return old & pos_mask;
     }
     bool closed() const noexcept { return enq_.load(std::memory_order_acquire) & closed_bit; }
     /// Pushes accepted so far (claimed slots; monotonic).
     std::uint64_t pushed() const noexcept {
-        return enq_.load(std::memory_order_seq_cst) & ~closed_bit;
+        return enq_.load(std::memory_order_seq_cst) & pos_mask;
     }
     /// Pops completed so far (monotonic).
     std::uint64_t popped() const noexcept { return deq_.load(std::memory_order_seq_cst); }
@@ -151,6 +194,7 @@ private:
     const std::unique_ptr<slot[]> slots_;
     alignas(cache_line) std::atomic<std::uint64_t> enq_{0};
     alignas(cache_line) std::atomic<std::uint64_t> deq_{0};
+    std::atomic<std::uint32_t> wake_epoch_{0};
 };
 
 } // namespace bulwark::detail
