@@ -267,6 +267,15 @@ void BM_standard_seed(benchmark::State& state) {
     chain.add(std::make_unique<seed_timeout>(10s));
     run_seed(state, chain);
 }
+// The standard pipeline with a count-based breaker window instead of MEHR's 30 s time window.
+void BM_standard_bulwark_count_window(benchmark::State& state) {
+    auto p = bulwark::standard_pipeline({.breaker = {.window = bulwark::count_window{100},
+                                                     .failure_rate = 0.1,
+                                                     .minimum_calls = 100,
+                                                     .open_for = 5s,
+                                                     .half_open_calls = 1}});
+    run_bulwark(state, p);
+}
 // Each stage of the standard pipeline alone, to see where its time goes.
 void BM_standard_stage_retry(benchmark::State& state) {
     bulwark::pipeline p{bulwark::retry{.max_attempts = 4}};
@@ -304,4 +313,5 @@ BENCHMARK(BM_standard_stage_retry);
 BENCHMARK(BM_standard_stage_breaker);
 BENCHMARK(BM_standard_bulwark);
 BENCHMARK(BM_standard_bulwark_fresh_context);
+BENCHMARK(BM_standard_bulwark_count_window);
 BENCHMARK(BM_standard_seed);
