@@ -186,7 +186,7 @@ constexpr bool check_composition() {
 }
 
 template <class P>
-constexpr policy_kind current_kind(const P& p) noexcept {
+constexpr policy_kind current_kind(const P& p) { // may throw: runtime_kind() can validate
     if constexpr (requires { p.runtime_kind(); })
         return p.runtime_kind();
     else

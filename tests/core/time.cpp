@@ -138,3 +138,26 @@ TEST_CASE("saturating_add never overflows", "[core][time]") {
           bulwark::no_deadline);
     CHECK(bulwark::saturating_add(bulwark::time_point{}, 1s) == bulwark::time_point{} + 1s);
 }
+
+TEST_CASE("a real-time timer scheduled behind a later one fires on time",
+          "[core][time][async][concurrency]") {
+    // Regression: the timer thread used to sleep until the earliest due time it had seen, so a
+    // shorter timer scheduled afterwards fired late (a 5 ms sleep took ~2 s).
+    std::stop_source stop_long;
+    auto sleeper = [](bulwark::duration d, std::stop_token st) -> bulwark::task<bool> {
+        co_return co_await bulwark::steady_clock::async_sleep_for(d, st);
+    };
+    std::atomic<bool> long_done{false};
+    std::jthread long_sleep([&] {
+        bulwark::sync_wait(sleeper(std::chrono::hours(1), stop_long.get_token()));
+        long_done = true;
+    });
+    std::this_thread::sleep_for(5ms); // let the timer thread start waiting for the long timer
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(bulwark::sync_wait(sleeper(5ms, {})));
+    CHECK(std::chrono::steady_clock::now() - t0 <
+          1s); // generous: fails only if it waited for the long one
+    stop_long.request_stop();
+    long_sleep.join();
+    CHECK(long_done.load());
+}

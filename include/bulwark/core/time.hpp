@@ -200,8 +200,14 @@ public:
         cv_.notify_one();
     }
     bool cancel(timer_node* n) noexcept override {
-        std::lock_guard lock(mutex_);
-        return queue_.remove(n);
+        bool removed;
+        {
+            std::lock_guard lock(mutex_);
+            removed = queue_.remove(n);
+        }
+        if (removed)
+            cv_.notify_one();
+        return removed;
     }
 
 private:
@@ -215,9 +221,15 @@ private:
                 lock.lock();
                 continue;
             }
-            if (auto due = queue_.next_due())
-                cv_.wait_until(lock, st, *due, [] { return false; });
-            else
+            if (auto due = queue_.next_due()) {
+                // Wake at the earliest due time, or as soon as the earliest timer changes (an
+                // earlier one was scheduled, or it was cancelled): then recompute.
+                const time_point d = *due;
+                cv_.wait_until(lock, st, d, [&] {
+                    auto next = queue_.next_due();
+                    return !next || *next != d;
+                });
+            } else
                 cv_.wait(lock, st, [this] { return queue_.size() != 0; });
         }
     }
