@@ -254,3 +254,33 @@ TEST_CASE("async_channel rejects bad settings", "[channel][async]") {
     REQUIRE_NOTHROW(
         bulwark::async_channel<int, bulwark::mpsc>(h, {.consumers = 2, .per_key_order = true}));
 }
+
+TEMPLATE_TEST_CASE("overflow policies under contention account for every message",
+                   "[channel][async][overflow][concurrency]", bulwark::overflow::drop_oldest,
+                   bulwark::overflow::drop_newest, bulwark::overflow::reject) {
+    constexpr int producers = 3, per_producer = 20000;
+    std::atomic<int> handled{0}, refused{0}, reported{0};
+    bulwark::async_channel<int, bulwark::mpmc, TestType> ch(
+        [&](int) { handled.fetch_add(1); },
+        {.capacity = 8, .consumers = 2, .on_drop = [&](const int&) { reported.fetch_add(1); }});
+    {
+        std::vector<std::jthread> threads;
+        for (int p = 0; p < producers; ++p)
+            threads.emplace_back([&] {
+                for (int i = 0; i < per_producer; ++i)
+                    if (ch.publish(i) == bulwark::errc::queue_full)
+                        refused.fetch_add(1);
+            });
+    }
+    ch.drain();
+    const int total = producers * per_producer;
+    REQUIRE(static_cast<std::uint64_t>(reported.load()) == ch.dropped());
+    if constexpr (std::is_same_v<TestType, bulwark::overflow::reject>) {
+        REQUIRE(handled + refused == total);
+        REQUIRE(ch.rejected() == static_cast<std::uint64_t>(refused.load()));
+    } else {
+        REQUIRE(refused == 0);
+        REQUIRE(handled + static_cast<int>(ch.dropped()) == total);
+    }
+    REQUIRE(ch.acked() == static_cast<std::uint64_t>(handled.load()));
+}
