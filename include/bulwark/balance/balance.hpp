@@ -16,7 +16,7 @@
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/policy.hpp>
 
-#include <range/v3/algorithm/find_if.hpp>
+#include <algorithm>
 
 #include <utility>
 
@@ -125,7 +125,7 @@ private:
                 return again;
         }
         auto untried =
-            ranges::find_if(set.ready(), [&](const endpoint* x) { return !ctx.was_tried(x); });
+            std::ranges::find_if(set.ready(), [&](const endpoint* x) { return !ctx.was_tried(x); });
         return untried != set.ready().end() ? *untried : e;
     }
 

@@ -139,16 +139,23 @@ public:
     const outlier_detector* outliers() const noexcept { return detector_ ? &*detector_ : nullptr; }
 
     // ---- cold queries (allocate; return owning handles) ------------------------------------
+    // Templates only so that their range-v3 pipelines are instantiated in the translation units
+    // that use them, not in every one that includes the registry (compile time).
 
     /// Every endpoint.
+    template <class = void>
     std::vector<std::shared_ptr<const endpoint>> endpoints() const;
     /// The healthy endpoints (not ejected, not failing active checks).
+    template <class = void>
     std::vector<std::shared_ptr<const endpoint>> healthy() const;
     /// The endpoints of a zone.
+    template <class = void>
     std::vector<std::shared_ptr<const endpoint>> in_zone(std::string_view zone) const;
     /// The ready endpoints that `ctx` has not tried yet in this call.
+    template <class = void>
     std::vector<std::shared_ptr<const endpoint>> not_tried(const context& ctx) const;
     /// The endpoint with this address, or null.
+    template <class = void>
     std::shared_ptr<const endpoint> find(std::string_view address) const;
     std::size_t size() const noexcept { return read()->all().size(); }
     bool panic() const noexcept { return read()->panic(); }

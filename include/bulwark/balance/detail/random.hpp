@@ -2,19 +2,13 @@
 /// \file
 /// Fast per-thread randomness and hash mixing for the strategies (no lock, no allocation).
 
+#include <bulwark/detail/hash.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <string_view>
 
 namespace bulwark::detail {
-
-/// splitmix64's finalizer: spreads low-entropy keys (FNV hashes, counters) over 64 bits.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 /// FNV-1a, 64-bit (the same hash as `context::set_hash_key(string_view)`).
 constexpr std::uint64_t fnv1a(std::string_view s,

@@ -75,23 +75,23 @@ inline void registry::refresh() {
 }
 
 inline void registry::publish_locked(std::vector<std::shared_ptr<endpoint>> owned) {
-    auto healthy = owned | ranges::views::transform([](const auto& e) {
-                       return static_cast<const endpoint*>(e.get());
-                   }) |
-                   ranges::views::filter([](const endpoint* e) { return e->healthy(); }) |
-                   ranges::to<std::vector>();
+    std::vector<const endpoint*> healthy;
+    healthy.reserve(owned.size());
+    for (const auto& e : owned)
+        if (e->healthy())
+            healthy.push_back(e.get());
     // Envoy: below the panic threshold, balance across all endpoints, healthy or not.
     const bool panic =
         !owned.empty() && static_cast<double>(healthy.size()) <
                               opts_.panic_threshold * static_cast<double>(owned.size());
     std::vector<const endpoint*> ready;
-    if (panic)
-        ready = owned | ranges::views::transform([](const auto& e) {
-                    return static_cast<const endpoint*>(e.get());
-                }) |
-                ranges::to<std::vector>();
-    else
+    if (panic) {
+        ready.reserve(owned.size());
+        for (const auto& e : owned)
+            ready.push_back(e.get());
+    } else {
         ready = std::move(healthy);
+    }
     auto* fresh =
         new endpoint_set(std::move(owned), std::move(ready), panic, ++version_, opts_.ewma_decay);
     const endpoint_set* old = current_.exchange(fresh, std::memory_order_seq_cst);
@@ -113,16 +113,20 @@ std::vector<std::shared_ptr<const endpoint>> registry::query(Pred pred) const {
            ranges::to<std::vector>();
 }
 
-inline std::vector<std::shared_ptr<const endpoint>> registry::endpoints() const {
+template <class>
+std::vector<std::shared_ptr<const endpoint>> registry::endpoints() const {
     return query([](const endpoint&) { return true; });
 }
-inline std::vector<std::shared_ptr<const endpoint>> registry::healthy() const {
+template <class>
+std::vector<std::shared_ptr<const endpoint>> registry::healthy() const {
     return query([](const endpoint& e) { return e.healthy(); });
 }
-inline std::vector<std::shared_ptr<const endpoint>> registry::in_zone(std::string_view zone) const {
+template <class>
+std::vector<std::shared_ptr<const endpoint>> registry::in_zone(std::string_view zone) const {
     return query([zone](const endpoint& e) { return e.zone() == zone; });
 }
-inline std::vector<std::shared_ptr<const endpoint>> registry::not_tried(const context& ctx) const {
+template <class>
+std::vector<std::shared_ptr<const endpoint>> registry::not_tried(const context& ctx) const {
     reader r = read();
     const auto& ready = r->ready();
     return r->owners() | ranges::views::filter([&](const auto& e) {
@@ -132,7 +136,8 @@ inline std::vector<std::shared_ptr<const endpoint>> registry::not_tried(const co
                [](const auto& e) { return std::shared_ptr<const endpoint>(e); }) |
            ranges::to<std::vector>();
 }
-inline std::shared_ptr<const endpoint> registry::find(std::string_view address) const {
+template <class>
+std::shared_ptr<const endpoint> registry::find(std::string_view address) const {
     auto found = query([address](const endpoint& e) { return e.address() == address; });
     return found.empty() ? nullptr : found.front();
 }

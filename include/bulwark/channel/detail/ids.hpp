@@ -4,6 +4,8 @@
 /// mix of a random process seed and a thread ordinal, so prefixes never repeat within a process)
 /// and a per-thread counter. Hex text helpers for headers.
 
+#include <bulwark/detail/hash.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -11,14 +13,6 @@
 #include <string_view>
 
 namespace bulwark::detail {
-
-/// SplitMix64's finalizer: a bijection on 64-bit integers.
-constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 inline std::uint64_t process_seed() noexcept {
     static const std::uint64_t seed = [] {
