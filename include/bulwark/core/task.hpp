@@ -166,6 +166,18 @@ spawned<T> spawn(task<T> t) {
 
 namespace detail {
 
+/// A coroutine that starts at once and frees its frame when it ends (fire-and-forget timers:
+/// redeliveries, watchdogs). Its body must not throw.
+struct detached {
+    struct promise_type {
+        detached get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_never final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+};
+
 struct sync_wait_task {
     struct promise_type {
         std::atomic<bool>* done = nullptr;

@@ -13,7 +13,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/core/time.hpp>
-#include <bulwark/policy/detail/timeout_coarse_clock.hpp>
+#include <bulwark/detail/coarse_clock.hpp>
 
 #include <atomic>
 #include <chrono>

@@ -2,9 +2,11 @@
 /// \file
 /// Small synchronization parts of the async channel: an event count over C++20 atomic wait
 /// (sleep only when idle, no cost to the notifier while nobody sleeps), per-worker counters on
-/// their own cache lines, and a detached coroutine type for redelivery timers.
+/// their own cache lines, and (detail::detached, the coroutine type of redelivery timers, is in
+/// core/task.hpp).
 
 #include <bulwark/channel/detail/queue_ring.hpp>
+#include <bulwark/core/task.hpp>
 
 #include <atomic>
 #include <coroutine>
@@ -65,17 +67,6 @@ struct alignas(cache_line) worker_counters {
     owned_counter acked;       ///< handled successfully
     owned_counter dead;        ///< dead-lettered
     owned_counter redelivered; ///< nacked and scheduled for another delivery
-};
-
-/// A coroutine that starts at once and frees itself when done (redelivery timers).
-struct detached {
-    struct promise_type {
-        detached get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_never final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
 };
 
 /// Murmur3's 64-bit finalizer: spreads `std::hash` (the identity for integers) over the lanes,

@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bulwark/detail/coarse_clock.hpp>
 #include <cmath>
 #include <cstdint>
-#include <time.h> // clock_gettime, CLOCK_MONOTONIC_COARSE (Linux)
 
 namespace bulwark::detail {
 
@@ -63,19 +63,9 @@ private:
     std::uint64_t epoch() const noexcept {
         return static_cast<std::uint64_t>(now().time_since_epoch() / window_);
     }
-    time_point now() const noexcept {
-#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
-        // Real time is read coarsely (a few ms of resolution, ~3 ns instead of ~20 ns): slots
-        // are ttl/10 >= 100 ms wide, and this read is on every call's path.
-        if (!clock_.is_manual()) {
-            timespec ts{};
-            clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-            return time_point{std::chrono::seconds{ts.tv_sec} +
-                              std::chrono::nanoseconds{ts.tv_nsec}};
-        }
-#endif
-        return clock_.now();
-    }
+    // Real time is read coarsely (a few ms of resolution, ~3 ns instead of ~20 ns): slots are
+    // ttl/10 >= 100 ms wide, and this read is on every call's path.
+    time_point now() const noexcept { return coarse_now_if(clock_, true); }
     static std::uint64_t pack(std::uint64_t e, std::int64_t count) noexcept {
         return (e << 48) | (static_cast<std::uint64_t>(count) & count_mask);
     }

@@ -10,7 +10,7 @@
 #include <bulwark/core/policy.hpp>
 #include <bulwark/core/task.hpp>
 #include <bulwark/core/time.hpp>
-#include <bulwark/policy/detail/timeout_coarse_clock.hpp>
+#include <bulwark/detail/coarse_clock.hpp>
 #include <bulwark/policy/detail/timeout_race.hpp>
 #include <bulwark/policy/detail/timeout_watchdog.hpp>
 

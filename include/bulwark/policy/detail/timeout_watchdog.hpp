@@ -6,6 +6,7 @@
 /// with a `stop_callback`) is interrupted, not only judged afterwards.
 
 #include <bulwark/core/context.hpp>
+#include <bulwark/core/task.hpp>
 #include <bulwark/core/time.hpp>
 
 #include <atomic>
@@ -26,16 +27,6 @@ struct watchdog_state {
 };
 
 struct watchdog {
-    /// An eagerly started coroutine that frees itself at its end.
-    struct detached {
-        struct promise_type {
-            detached get_return_object() noexcept { return {}; }
-            std::suspend_never initial_suspend() noexcept { return {}; }
-            std::suspend_never final_suspend() noexcept { return {}; }
-            void return_void() noexcept {}
-            void unhandled_exception() noexcept { std::terminate(); }
-        };
-    };
 
     // A member coroutine: clang 14's -fsanitize=function mis-assembles inline non-member ones.
     detached start(std::shared_ptr<watchdog_state> st, const any_clock& clock, duration limit,

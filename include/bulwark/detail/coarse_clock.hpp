@@ -1,7 +1,7 @@
 #pragma once
 /// \file
-/// A cheap reading of real time for the policies that need "now" on every call (timeouts, the
-/// rate limiter): Linux's `CLOCK_MONOTONIC_COARSE`, ~3 ns instead of ~20 ns for
+/// A cheap reading of real time for the components that need "now" on every call (timeouts, the
+/// rate limiter, retry budgets): Linux's `CLOCK_MONOTONIC_COARSE`, ~3 ns instead of ~20 ns for
 /// `steady_clock::now()`. It is the same time line as `steady_clock`, behind by about one kernel
 /// tick (4 ms at HZ=250; a few ticks on a busy tickless machine) — never ahead. Callers use it
 /// only where lagging by a tick cannot hurt, and fall back to the exact clock elsewhere.
