@@ -191,8 +191,7 @@ TEST_CASE("hedge on real time: attempts finish on the timer thread, the loser is
           "[policy][hedge][async][concurrency]") {
     // The hedge delay and attempt 2 run on real time (5 ms each, on the timer thread); attempt 1
     // waits on a manual clock nobody advances, so only its stop token can end it — from the
-    // timer thread, when attempt 2 wins. (No long real-time timer: the shared timer thread
-    // would sleep until its due time, see the lead's note on detail::timer_thread.)
+    // timer thread, when attempt 2 wins.
     bulwark::pipeline p{bulwark::hedge{.max_hedged_attempts = 1, .delay = 5ms}};
     bulwark::manual_clock frozen;
     std::atomic<int> stopped{0};
