@@ -5,6 +5,7 @@
 //   ./scripts/bench --benchmark_filter=pipeline
 #include <bulwark/pipeline.hpp>
 
+#include "bench_support.hpp"
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>
@@ -64,11 +65,7 @@ private:
     std::vector<std::unique_ptr<runtime_policy>> policies_;
 };
 
-void report_allocs(benchmark::State& state, std::size_t before) {
-    state.counters["allocs/iter"] =
-        benchmark::Counter(static_cast<double>(bulwark::test::thread_allocations() - before) /
-                           static_cast<double>(state.iterations()));
-}
+using bulwark::bench::report_allocs;
 
 void BM_pipeline_direct(benchmark::State& state) {
     int input = 1;

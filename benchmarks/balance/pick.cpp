@@ -17,6 +17,7 @@
 #include <bulwark/balance/weighted_round_robin.hpp>
 #include <bulwark/pipeline.hpp>
 
+#include "bench_support.hpp"
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>
@@ -54,11 +55,7 @@ std::unique_ptr<bulwark::registry> make_registry(std::size_t n) {
     return reg;
 }
 
-void report_allocs(benchmark::State& state, std::size_t before) {
-    state.counters["allocs/iter"] =
-        benchmark::Counter(static_cast<double>(bulwark::test::thread_allocations() - before) /
-                           static_cast<double>(state.iterations()));
-}
+using bulwark::bench::report_allocs;
 
 template <class Strategy>
 void BM_pick(benchmark::State& state) {

@@ -8,6 +8,7 @@
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 
+#include "bench_support.hpp"
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>
@@ -29,11 +30,7 @@ struct op_t {
     }
 };
 
-void report_allocs(benchmark::State& state, std::size_t before) {
-    state.counters["allocs/iter"] =
-        benchmark::Counter(static_cast<double>(bulwark::test::thread_allocations() - before) /
-                           static_cast<double>(state.iterations()));
-}
+using bulwark::bench::report_allocs;
 
 // ---- the seed-style peer: one mutex around the state and a deque window, the operation passed
 // as std::function, the clock read on every call (for the slow-call check), exceptions for

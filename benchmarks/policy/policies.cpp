@@ -15,6 +15,7 @@
 #include <bulwark/policy/standard.hpp>
 #include <bulwark/policy/timeout.hpp>
 
+#include "bench_support.hpp"
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>
@@ -40,11 +41,7 @@ struct op_t {
     }
 };
 
-void report_allocs(benchmark::State& state, std::size_t before) {
-    state.counters["allocs/iter"] =
-        benchmark::Counter(static_cast<double>(bulwark::test::thread_allocations() - before) /
-                           static_cast<double>(state.iterations()));
-}
+using bulwark::bench::report_allocs;
 
 // ---- seed-style policies: virtual execute over std::function, state behind a mutex ----
 struct seed_policy {
