@@ -16,10 +16,14 @@ int main() {
     std::stop_source caller;
     bulwark::context ctx{bulwark::steady_clock::now() + 2s, caller.get_token()};
     bulwark::pipeline client{bulwark::pass_through{}};
-    auto left = client.execute([](bulwark::context& c) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(c.remaining(bulwark::steady_clock::now()));
-    }, ctx);
-    std::printf("1. the operation had about %lld ms left before its deadline\n", static_cast<long long>(left.count()));
+    auto left = client.execute(
+        [](bulwark::context& c) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(
+                c.remaining(bulwark::steady_clock::now()));
+        },
+        ctx);
+    std::printf("1. the operation had about %lld ms left before its deadline\n",
+                static_cast<long long>(left.count()));
 
     // 2. Failures as values: try_execute never throws for the operation.
     auto out = client.try_execute([]() -> int { throw std::runtime_error("connection reset"); });
@@ -28,7 +32,8 @@ int main() {
 
     // 3. Classification: a 503 is a failure for policies even though no exception was thrown.
     auto is_failure = bulwark::failure_if([](const response& r) { return r.status >= 500; });
-    bool failed = is_failure(bulwark::outcome<response>{response{503}}) == bulwark::verdict::failure;
+    bool failed =
+        is_failure(bulwark::outcome<response>{response{503}}) == bulwark::verdict::failure;
     std::printf("3. HTTP 503 classified as failure: %d\n", failed);
 
     // 4. Deterministic time: timers fire when the test says so.
@@ -38,7 +43,8 @@ int main() {
     }(clock));
     std::printf("4. before advance: done=%d; ", waiter.done());
     clock.advance(30s);
-    std::printf("after advancing 30 s of manual time: done=%d, elapsed=%d\n", waiter.done(), waiter.get());
+    std::printf("after advancing 30 s of manual time: done=%d, elapsed=%d\n", waiter.done(),
+                waiter.get());
 
     // 5. Cancellation is cooperative: the caller stops, the operation sees it.
     caller.request_stop();

@@ -14,7 +14,8 @@ struct correlate_and_time {
             ctx.headers().set(bulwark::header::correlation_id, "req-0001");
         auto start = std::chrono::steady_clock::now();
         auto out = next(ctx); // everything inside this policy, down to the operation
-        auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start);
+        auto us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start);
         ++*calls;
         std::printf("  attempt %u took %.1f us, %s\n", ctx.attempt(), us.count(),
                     out.has_value() ? "succeeded" : out.error().error_code().message().c_str());
