@@ -1,12 +1,15 @@
 // Client-side load balancing: a registry fed by a (pretend) discovery source, peak-EWMA P2C that
 // steers away from a slow instance, outlier ejection of a failing one, retries that move to
-// another endpoint, and a hash-based balancer that keeps a user on one instance.
+// another endpoint, a hash-based balancer that keeps a user on one instance, and per-endpoint
+// circuit breakers that pass over a failing instance without failing calls.
 // Runs on a manual clock: simulated latencies, no sleeps.
 
 #include <bulwark/balance/balance.hpp>
 #include <bulwark/balance/maglev.hpp>
 #include <bulwark/balance/p2c.hpp>
+#include <bulwark/balance/round_robin.hpp>
 #include <bulwark/pipeline.hpp>
+#include <bulwark/policy/breaker_set.hpp>
 #include <bulwark/policy/retry.hpp>
 
 #include <cstdio>
@@ -65,6 +68,25 @@ int main() {
         ctx.set_hash_key(user);
         std::printf("%-5s -> %s\n", user, sticky.execute(get_user, ctx).c_str());
     }
+
+    // Per-endpoint breakers (Finagle's FailureAccrual): .3 goes down; after 2 failures in a row
+    // its breaker opens and its turns go to the others, so no further call fails.
+    bulwark::registry orders{
+        {.address = "10.0.1.1:80"}, {.address = "10.0.1.2:80"}, {.address = "10.0.1.3:80"}};
+    bulwark::breaker_set<std::string> breakers{
+        {.consecutive_failures = 2, .open_for = 10s, .clock = clock}};
+    auto guarded =
+        bulwark::pipeline{bulwark::balance_with_breakers<bulwark::round_robin>{orders, breakers}};
+    auto get_order = [](bulwark::context& ctx) -> bulwark::outcome<int> {
+        if (ctx.endpoint()->address() == "10.0.1.3:80")
+            return bulwark::errc::transport_error;
+        return 42;
+    };
+    int order_failures = 0;
+    for (int i = 0; i < 30; ++i)
+        order_failures += guarded.try_execute(get_order).has_value() ? 0 : 1;
+    std::printf("30 order calls, %d failed (before .3's breaker opened); .3 rejected %lld turns\n",
+                order_failures, static_cast<long long>(breakers["10.0.1.3:80"].metrics().rejected));
 
     // With nothing to pick from, the error says so (it is not an endpoint failure).
     dns.push({});

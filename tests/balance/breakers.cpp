@@ -13,10 +13,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <map>
-#include <set>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 using namespace std::chrono_literals;
 using balance_test::endpoints;
@@ -248,4 +250,44 @@ TEST_CASE("breakers: async_execute passes over open endpoints on the same logic"
     REQUIRE(o.has_failure());
     CHECK(o.code() == bulwark::errc::circuit_open);
     CHECK(o.error().retry_after == 10s - 10ms); // e0's: it opened 10 ms before the others
+}
+
+TEST_CASE("breakers: concurrent calls while breakers trip and the registry changes",
+          "[balance][breakers][concurrency]") {
+    bulwark::breaker_set<std::string> breakers{
+        bulwark::circuit_breaker_options{.consecutive_failures = 3, .open_for = 1ms}};
+    bulwark::registry reg(endpoints(4));
+    bulwark::balance_with_breakers<bulwark::p2c_peak_ewma> lb{reg, breakers};
+    auto client = bulwark::pipeline{std::ref(lb)};
+    std::atomic<bool> stop{false};
+    std::atomic<int> calls{0};
+    std::atomic<int> odd{0};
+    std::thread updater([&] {
+        for (int i = 0; !stop.load(); ++i) // new snapshots: the breaker tables are rebuilt
+            reg.update(endpoints(static_cast<std::size_t>(3 + i % 3)));
+    });
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 3; ++t)
+        callers.emplace_back([&] {
+            for (int i = 0; i < 2000; ++i) {
+                auto o = client.try_execute([&](bulwark::context& ctx) -> bulwark::outcome<int> {
+                    calls.fetch_add(1, std::memory_order_relaxed);
+                    if (ctx.endpoint()->address() == "e1")
+                        return bulwark::errc::transport_error;
+                    return 1;
+                });
+                if (o.has_failure() && o.code() != bulwark::errc::transport_error &&
+                    o.code() != bulwark::errc::circuit_open)
+                    odd.fetch_add(1, std::memory_order_relaxed); // no Catch2 asserts off-thread
+            }
+        });
+    for (auto& c : callers)
+        c.join();
+    stop = true;
+    updater.join();
+    CHECK(calls.load() > 0);
+    CHECK(odd.load() == 0);
+    CHECK(breakers.size() >= 3);
+    for (const auto& e : reg.endpoints())
+        CHECK(e->outstanding() == 0);
 }
