@@ -96,6 +96,9 @@ TEST_CASE(
     auto rejected = bh.execute([](bulwark::context&) -> bulwark::outcome<int> { return 4; }, ctx);
     CHECK(rejected.code() == bulwark::errc::bulkhead_full);
 
+    // Advance only once the queued caller is asleep on the clock: `queued()` counts it a moment
+    // before it computes its due time, and an earlier advance would leave it waiting forever.
+    wait_until([&] { return !clock.sleeps().empty(); });
     clock.advance(100ms); // the queued caller's max wait passes
     tc.join();
     CHECK(c.code() == bulwark::errc::bulkhead_full);
