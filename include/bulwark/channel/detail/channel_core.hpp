@@ -328,8 +328,10 @@ private:
             return;
         }
         timers_.fetch_add(1, std::memory_order_relaxed);
+        park(&l, std::move(it), delay); // returns once its timer is registered (or fired)
+        // Counted as parked only now: wait_idle() must not report idle while the timer does not
+        // exist yet, or a manual clock advanced in between would leave it due too late.
         c.parked.bump();
-        park(&l, std::move(it), delay);
     }
 
     detached park(lane* l, item it, duration delay) {
