@@ -16,14 +16,7 @@
 
 namespace {
 
-// ---- the operation: cheap, opaque to the optimizer through DoNotOptimize ----
-struct op_t {
-    int* input;
-    int operator()(bulwark::context& ctx) const {
-        benchmark::DoNotOptimize(*input);
-        return *input + static_cast<int>(ctx.attempt());
-    }
-};
+using op_t = bulwark::bench::cheap_op;
 
 // ---- five distinct pass-through policies (distinct types, like a real pipeline) ----
 template <int N>
@@ -68,24 +61,13 @@ private:
 using bulwark::bench::report_allocs;
 
 void BM_pipeline_direct(benchmark::State& state) {
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(op(ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(state, [&](auto& op, bulwark::context& ctx) { return op(ctx); });
 }
 
 template <class Pipeline>
 void run_pipeline(benchmark::State& state, Pipeline& p) {
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op, ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(
+        state, [&](auto& op, bulwark::context& ctx) { return p.execute(op, ctx); });
 }
 
 void BM_pipeline_bulwark_1(benchmark::State& state) {
@@ -125,12 +107,7 @@ void BM_pipeline_direct_fresh_context(benchmark::State& state) {
 }
 void BM_pipeline_bulwark_5_fresh_context(benchmark::State& state) {
     bulwark::pipeline p{pass<1>{}, pass<2>{}, pass<3>{}, pass<4>{}, pass<5>{}};
-    int input = 1;
-    op_t op{&input};
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op));
-    report_allocs(state, before);
+    bulwark::bench::measure_fresh_calls(state, [&](auto& op) { return p.execute(op); });
 }
 
 } // namespace

@@ -22,13 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct op_t {
-    int* input;
-    int operator()(bulwark::context&) const {
-        benchmark::DoNotOptimize(*input);
-        return *input;
-    }
-};
+using op_t = bulwark::bench::plain_op;
 
 using bulwark::bench::report_allocs;
 
@@ -84,24 +78,14 @@ bulwark::circuit_breaker_options design_options() {
 }
 
 void BM_breaker_closed_direct(benchmark::State& state) {
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(op(ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls<op_t>(state,
+                                        [&](auto& op, bulwark::context& ctx) { return op(ctx); });
 }
 
 void BM_breaker_closed_bulwark(benchmark::State& state) {
     bulwark::pipeline p{bulwark::circuit_breaker{design_options()}};
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op, ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(
+        state, [&](auto& op, bulwark::context& ctx) { return p.execute(op, ctx); });
 }
 
 // A window with 10 % failures: every success is recorded (fetch_add + exchange), not skipped.
@@ -125,13 +109,8 @@ void BM_breaker_closed_bulwark_time_window(benchmark::State& state) {
     auto o = design_options();
     o.window = bulwark::time_window{10};
     bulwark::pipeline p{bulwark::circuit_breaker{o}};
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op, ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(
+        state, [&](auto& op, bulwark::context& ctx) { return p.execute(op, ctx); });
 }
 
 void BM_breaker_closed_mutex_baseline(benchmark::State& state) {
@@ -152,13 +131,8 @@ bulwark::circuit_breaker shared_breaker{design_options()};
 
 void BM_breaker_admission_bulwark(benchmark::State& state) {
     bulwark::pipeline p{std::ref(shared_breaker)};
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op, ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(
+        state, [&](auto& op, bulwark::context& ctx) { return p.execute(op, ctx); });
 }
 
 bulwark::circuit_breaker& open_breaker() {

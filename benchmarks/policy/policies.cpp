@@ -32,14 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 using seed_next = std::function<int(bulwark::context&)>;
 
-// ---- the operation: cheap, opaque to the optimizer ----
-struct op_t {
-    int* input;
-    int operator()(bulwark::context& ctx) const {
-        benchmark::DoNotOptimize(*input);
-        return *input + static_cast<int>(ctx.attempt());
-    }
-};
+using op_t = bulwark::bench::cheap_op;
 
 using bulwark::bench::report_allocs;
 
@@ -171,13 +164,8 @@ private:
 // ---- runners ----
 template <class Pipeline>
 void run_bulwark(benchmark::State& state, Pipeline& p) {
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op, ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(
+        state, [&](auto& op, bulwark::context& ctx) { return p.execute(op, ctx); });
 }
 
 void run_seed(benchmark::State& state, seed_chain& chain) {
@@ -209,13 +197,7 @@ void BM_clock_any_clock_now(benchmark::State& state) {
 }
 
 void BM_policies_direct(benchmark::State& state) {
-    int input = 1;
-    op_t op{&input};
-    bulwark::context ctx;
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(op(ctx));
-    report_allocs(state, before);
+    bulwark::bench::measure_calls(state, [&](auto& op, bulwark::context& ctx) { return op(ctx); });
 }
 
 void BM_policies_timeout_bulwark(benchmark::State& state) {
@@ -285,12 +267,7 @@ void BM_standard_stage_breaker(benchmark::State& state) {
 // The same pipeline with a fresh context per call, as `pipeline.execute(op)` makes.
 void BM_standard_bulwark_fresh_context(benchmark::State& state) {
     auto p = bulwark::standard_pipeline();
-    int input = 1;
-    op_t op{&input};
-    auto before = bulwark::test::thread_allocations();
-    for (auto _ : state)
-        benchmark::DoNotOptimize(p.execute(op));
-    report_allocs(state, before);
+    bulwark::bench::measure_fresh_calls(state, [&](auto& op) { return p.execute(op); });
 }
 
 } // namespace
