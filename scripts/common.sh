@@ -6,6 +6,8 @@ cd "$ROOT"
 
 # Debian 12 packages every script needs; callers append their own to PACKAGES.
 BASE_PACKAGES="g++ clang libclang-rt-14-dev cmake ninja-build ccache libboost-dev librange-v3-dev"
+# The optional parts' dependencies and the real servers their tests start (loopback only).
+OPTIONAL_PACKAGES="pkg-config nats-server libnats-dev nlohmann-json3-dev libsqlite3-dev libssl-dev openssl prometheus"
 
 ensure_packages() {
     local missing=()
@@ -16,8 +18,9 @@ ensure_packages() {
     if [ "$(id -u)" -eq 0 ]; then
         echo "== installing: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Wait for the dpkg lock (another apt run, unattended upgrades) instead of failing on it.
+        apt-get -o DPkg::Lock::Timeout=900 update -qq
+        apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "error: missing Debian packages: ${missing[*]}" >&2
         echo "       install them with: sudo apt-get install -y ${missing[*]}" >&2
