@@ -51,7 +51,7 @@ TEST_CASE("balance picks an endpoint into the context and counts it outstanding"
     for (int i = 0; i < 3; ++i) {
         client.execute([&](bulwark::context& ctx) {
             REQUIRE(ctx.endpoint() != nullptr);
-            CHECK(ctx.endpoint()->outstanding() == 1);
+            CHECK(bulwark::balanced_endpoint(ctx)->outstanding() == 1);
             seen += ctx.endpoint()->address();
         });
     }

@@ -4,6 +4,8 @@
 /// lock-free statistics — outstanding requests, peak-EWMA latency, consecutive failures and the
 /// outlier-ejection state.
 
+#include <bulwark/core/context.hpp>
+#include <bulwark/core/endpoint_info.hpp>
 #include <bulwark/core/time.hpp>
 
 #include <algorithm>
@@ -17,16 +19,6 @@
 
 namespace bulwark {
 
-/// What describes an endpoint: the value a discovery source pushes and a registry is built from.
-struct endpoint_info {
-    std::string address;                           ///< e.g. "10.0.0.7:8080"; unique in a registry
-    std::uint32_t weight = 1;                      ///< relative share for weighted strategies (> 0)
-    std::string zone{};                            ///< locality, for zone queries
-    std::map<std::string, std::string> metadata{}; ///< free-form labels
-
-    friend bool operator==(const endpoint_info&, const endpoint_info&) = default;
-};
-
 /// One endpoint of a service and its live statistics.
 ///
 /// The description (`info()`) never changes; the statistics are atomics updated by the balance
@@ -35,7 +27,7 @@ struct endpoint_info {
 /// **Thread safety:** every member is thread-safe (statistics are `mutable` atomics, so they can
 /// be recorded through the `const endpoint*` a `context` holds). **Allocation:** none after
 /// construction. Not copyable or movable: contexts and strategies refer to it by address.
-class endpoint {
+class endpoint : public endpoint_identity {
 public:
     /// The penalty cost of an endpoint with requests in flight but no latency history yet
     /// (Finagle's `PeakEwma`: `Long.MaxValue >> 16`, in nanoseconds).
@@ -43,15 +35,7 @@ public:
         static_cast<double>(std::numeric_limits<std::int64_t>::max() >> 16);
 
     explicit endpoint(endpoint_info info)
-        : info_(std::move(info)) {}
-    endpoint(const endpoint&) = delete;
-    endpoint& operator=(const endpoint&) = delete;
-
-    const endpoint_info& info() const noexcept { return info_; }
-    const std::string& address() const noexcept { return info_.address; }
-    std::uint32_t weight() const noexcept { return info_.weight; }
-    const std::string& zone() const noexcept { return info_.zone; }
-    const std::map<std::string, std::string>& metadata() const noexcept { return info_.metadata; }
+        : endpoint_identity(std::move(info)) {}
 
     // ---- load -------------------------------------------------------------------------------
 
@@ -147,7 +131,6 @@ private:
         return std::exp(-dt / static_cast<double>(tau.count()));
     }
 
-    endpoint_info info_;
     alignas(64) mutable std::atomic<std::uint32_t> outstanding_{0};
     mutable std::atomic<std::uint64_t> ewma_{0};
     mutable std::atomic<std::uint32_t> failures_{0};
@@ -156,5 +139,11 @@ private:
     mutable std::atomic<std::uint32_t> times_ejected_{0};
     mutable std::atomic<duration::rep> last_return_{0}; // when it last came back from ejection
 };
+
+/// The balance `endpoint` (with its statistics) that a `balance` policy picked into `ctx`, or
+/// null when none was picked. Precondition: the context's endpoint was set by `balance`.
+inline const endpoint* balanced_endpoint(const context& ctx) noexcept {
+    return static_cast<const endpoint*>(ctx.endpoint());
+}
 
 } // namespace bulwark

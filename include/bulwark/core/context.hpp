@@ -3,6 +3,7 @@
 /// `context`: one object per logical call, handed down the pipeline — deadline, cancellation,
 /// attempt number, chosen endpoint, headers and user data.
 
+#include <bulwark/core/endpoint_info.hpp>
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/time.hpp>
 
@@ -14,8 +15,6 @@
 #include <utility>
 
 namespace bulwark {
-
-class endpoint; // defined by <bulwark/balance/endpoint.hpp>
 
 /// The state of one logical call (all its attempts).
 ///
@@ -110,15 +109,16 @@ public:
     std::uint32_t attempt() const noexcept { return attempt_; }
     void set_attempt(std::uint32_t n) noexcept { attempt_ = n; }
 
-    /// The endpoint picked for the current attempt, or null.
-    const bulwark::endpoint* endpoint() const noexcept { return endpoint_; }
+    /// The endpoint picked for the current attempt, or null (`bulwark::balanced_endpoint(ctx)`
+    /// gives balance's `endpoint` with its statistics).
+    const endpoint_identity* endpoint() const noexcept { return endpoint_; }
     /// Sets the endpoint of this attempt and remembers it as tried.
-    void set_endpoint(const bulwark::endpoint* e) noexcept {
+    void set_endpoint(const endpoint_identity* e) noexcept {
         endpoint_ = e;
         if (e != nullptr && !was_tried(e))
             tried_[tried_count_++ % tried_capacity] = e;
     }
-    bool was_tried(const bulwark::endpoint* e) const noexcept {
+    bool was_tried(const endpoint_identity* e) const noexcept {
         std::size_t n = tried_count_ < tried_capacity ? tried_count_ : tried_capacity;
         for (std::size_t i = 0; i < n; ++i)
             if (tried_[i] == e)
@@ -176,8 +176,8 @@ private:
     std::stop_token caller_{};
     std::optional<std::stop_callback<forward_stop>> link_;
     std::uint32_t attempt_ = 1;
-    const bulwark::endpoint* endpoint_ = nullptr;
-    std::array<const bulwark::endpoint*, tried_capacity> tried_{};
+    const endpoint_identity* endpoint_ = nullptr;
+    std::array<const endpoint_identity*, tried_capacity> tried_{};
     std::size_t tried_count_ = 0;
     std::optional<std::uint64_t> hash_key_{};
     header_map headers_;
