@@ -11,8 +11,12 @@
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/core/clock.hpp>
+#include <bulwark/core/time_types.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/steady_clock.hpp>
+#include <bulwark/runtime/task.hpp>
+#include <bulwark/testing/manual_clock.hpp>
 #include <bulwark/pipeline.hpp>
 
 // resilience policies

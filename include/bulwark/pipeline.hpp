@@ -12,7 +12,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <boost/hana/at.hpp>
 #include <boost/hana/tuple.hpp>

@@ -5,7 +5,7 @@
 
 #include <bulwark/core/endpoint_info.hpp>
 #include <bulwark/core/headers.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/core/time_types.hpp>
 
 #include <array>
 #include <cstdint>

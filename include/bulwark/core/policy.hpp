@@ -15,7 +15,7 @@
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
-#include <bulwark/core/task.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <concepts>
 #include <functional>

@@ -15,7 +15,7 @@
 /// `min(cap, base·multiplier^(n−1))` (gRPC A6, Finagle `Backoff.exponential`). The jitter then
 /// draws the actual delay from `r(n)` (see `jitter_kind` for the formulas).
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/detail/retry_jitter.hpp>
 
 #include <algorithm>

@@ -17,7 +17,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
+#include <bulwark/runtime/task.hpp>
 #include <bulwark/policy/detail/breaker_core.hpp>
 #include <bulwark/policy/sliding_window.hpp>
 

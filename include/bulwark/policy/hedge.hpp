@@ -13,7 +13,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/detail/hedge_core.hpp>
 
 #include <chrono>

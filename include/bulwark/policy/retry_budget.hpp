@@ -18,7 +18,7 @@
 /// **Thread safety:** all members are thread-safe and lock-free. **Allocation:** one state
 /// block at construction; none per call.
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/detail/retry_budget_state.hpp>
 #include <bulwark/policy/detail/retry_jitter.hpp>
 

@@ -13,7 +13,7 @@
 /// ```
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/backoff.hpp>
 #include <bulwark/policy/bulkhead.hpp>

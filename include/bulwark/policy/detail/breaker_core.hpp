@@ -6,7 +6,7 @@
 /// (`CircuitBreakerStateMachine`).
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/sliding_window.hpp>
 
 #include <atomic>

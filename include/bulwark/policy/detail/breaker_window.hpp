@@ -2,7 +2,7 @@
 /// \file
 /// The lock-free cores of `count_window` and `time_window` (see sliding_window.hpp).
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/sliding_window.hpp>
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 /// \file
 /// The lock-free cores behind the retry budgets of <bulwark/policy/retry_budget.hpp>.
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <algorithm>
 #include <array>

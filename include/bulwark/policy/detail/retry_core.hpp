@@ -7,7 +7,7 @@
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/backoff.hpp>
 #include <bulwark/policy/retry_budget.hpp>
 

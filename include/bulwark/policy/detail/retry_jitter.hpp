@@ -4,7 +4,7 @@
 /// when the aggregate is made" member. Public names live in <bulwark/policy/backoff.hpp>.
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <chrono>
 #include <cstdint>
