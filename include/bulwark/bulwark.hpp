@@ -20,16 +20,13 @@
 #include <bulwark/pipeline.hpp>
 
 // resilience policies
-#include <bulwark/policy/backoff.hpp>
-#include <bulwark/policy/breaker_set.hpp>
 #include <bulwark/policy/bulkhead.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
+#include <bulwark/policy/circuit_breaker/breaker_set.hpp>
 #include <bulwark/policy/fallback.hpp>
 #include <bulwark/policy/hedge.hpp>
 #include <bulwark/policy/rate_limiter.hpp>
 #include <bulwark/policy/retry.hpp>
-#include <bulwark/policy/retry_budget.hpp>
-#include <bulwark/policy/sliding_window.hpp>
 #include <bulwark/policy/standard.hpp>
 #include <bulwark/policy/timeout.hpp>
 

@@ -18,8 +18,9 @@
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/runtime/task.hpp>
-#include <bulwark/policy/detail/breaker_core.hpp>
-#include <bulwark/policy/sliding_window.hpp>
+#include <bulwark/policy/circuit_breaker/options.hpp>
+#include <bulwark/policy/circuit_breaker/state_machine.hpp>
+#include <bulwark/policy/circuit_breaker/window.hpp>
 
 #include <memory>
 #include <type_traits>

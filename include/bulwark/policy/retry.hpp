@@ -19,10 +19,10 @@
 #include <bulwark/core/policy.hpp>
 #include <bulwark/runtime/task.hpp>
 #include <bulwark/runtime/any_clock.hpp>
-#include <bulwark/policy/backoff.hpp>
-#include <bulwark/policy/detail/retry_core.hpp>
-#include <bulwark/policy/detail/retry_jitter.hpp>
-#include <bulwark/policy/retry_budget.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
+#include <bulwark/policy/retry/decision.hpp>
+#include <bulwark/policy/retry/jitter.hpp>
+#include <bulwark/policy/retry/budget.hpp>
 
 #include <string>
 #include <type_traits>
@@ -63,7 +63,7 @@ struct basic_retry {
     static_assert(bulwark::backoff<Backoff>,
                   "bulwark::basic_retry: the Backoff type needs `bulwark::duration "
                   "next_delay(std::uint32_t n, bulwark::duration previous, bulwark::backoff_rng&) "
-                  "const` (see <bulwark/policy/backoff.hpp>)");
+                  "const` (see <bulwark/policy/retry/backoff.hpp>)");
     static constexpr policy_kind kind = policy_kind::retry;
 
     /// Attempts in all, the first included (gRPC `maxAttempts`); at least 1.

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// Internals of backoff: the random source, the jitter formulas and the "validate the settings
-/// when the aggregate is made" member. Public names live in <bulwark/policy/backoff.hpp>.
+/// when the aggregate is made" member. Public names live in <bulwark/policy/retry/backoff.hpp>.
 
 #include <bulwark/core/error.hpp>
 #include <bulwark/runtime/any_clock.hpp>

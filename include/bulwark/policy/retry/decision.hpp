@@ -8,8 +8,8 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/runtime/any_clock.hpp>
-#include <bulwark/policy/backoff.hpp>
-#include <bulwark/policy/retry_budget.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
+#include <bulwark/policy/retry/budget.hpp>
 
 #include <cstdint>
 #include <type_traits>
