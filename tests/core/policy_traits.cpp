@@ -55,15 +55,15 @@ TEST_CASE("user policies take part in the composition rules through policy_trait
     STATIC_REQUIRE(check_roles(A{policy_role_v<user_total_deadline>,
                                  policy_role_v<user_repeater>}) == composition_error::none);
     // wrong orders are caught as for the built-in retry and timeouts
-    STATIC_REQUIRE(check_roles(A{policy_role_v<user_attempt_deadline>,
-                                 policy_role_v<user_repeater>}) ==
-                   composition_error::attempt_timeout_outside);
-    STATIC_REQUIRE(check_roles(A{policy_role_v<user_repeater>,
-                                 policy_role_v<user_total_deadline>}) ==
-                   composition_error::total_timeout_inside);
-    STATIC_REQUIRE(check_roles(A{policy_role_v<user_total_deadline>,
-                                 policy_role_v<bulwark::total_timeout>}) ==
-                   composition_error::two_total_timeouts);
+    STATIC_REQUIRE(
+        check_roles(A{policy_role_v<user_attempt_deadline>, policy_role_v<user_repeater>}) ==
+        composition_error::attempt_timeout_outside);
+    STATIC_REQUIRE(
+        check_roles(A{policy_role_v<user_repeater>, policy_role_v<user_total_deadline>}) ==
+        composition_error::total_timeout_inside);
+    STATIC_REQUIRE(
+        check_roles(A{policy_role_v<user_total_deadline>, policy_role_v<bulwark::total_timeout>}) ==
+        composition_error::two_total_timeouts);
     // mixed with built-ins: a bulwark per-attempt timeout inside a user repeater is fine
     bulwark::pipeline p{user_repeater{}, user_attempt_deadline{}};
     int calls = 0;

@@ -45,7 +45,6 @@ private:
     std::shared_ptr<detail::clock_service> svc_;
 };
 
-
 static_assert(scheduler<any_clock> && sleeper<any_clock>);
 
 } // namespace bulwark

@@ -27,7 +27,6 @@ struct steady_clock {
     }
 };
 
-
 static_assert(scheduler<steady_clock> && sleeper<steady_clock>);
 
 } // namespace bulwark

@@ -128,7 +128,6 @@ private:
     std::shared_ptr<state> state_;
 };
 
-
 static_assert(scheduler<manual_clock> && sleeper<manual_clock>);
 
 } // namespace bulwark

@@ -15,8 +15,9 @@
 /// `min(cap, base·multiplier^(n−1))` (gRPC A6, Finagle `Backoff.exponential`). The jitter then
 /// draws the actual delay from `r(n)` (see `jitter_kind` for the formulas).
 
-#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/retry/jitter.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -52,10 +53,11 @@ struct constant_backoff {
         return detail::apply_jitter(jitter, delay, delay, delay, previous, rng);
     }
     void validate() const {
-        detail::require_non_negative("constant_backoff", "delay", delay);
-        if (jitter == jitter_kind::decorrelated)
-            detail::bad_setting("constant_backoff", "decorrelated jitter needs room to grow; use "
-                                                    "decorrelated_backoff or exponential_backoff");
+        detail::require(delay >= duration::zero(), "constant_backoff", "delay", ">= 0", delay);
+        detail::require(jitter != jitter_kind::decorrelated, "constant_backoff", "jitter",
+                        "other than decorrelated (decorrelated jitter needs room to grow; use "
+                        "decorrelated_backoff or exponential_backoff)",
+                        "decorrelated");
     }
 };
 
@@ -79,13 +81,9 @@ struct linear_backoff {
         return detail::apply_jitter(jitter, raw_delay(n), base, cap, previous, rng);
     }
     void validate() const {
-        detail::require_non_negative("linear_backoff", "base", base);
-        detail::require_non_negative("linear_backoff", "step", step);
-        detail::require_non_negative("linear_backoff", "cap", cap);
-        if (cap < base)
-            detail::bad_setting("linear_backoff", "cap (" + detail::ms(cap) +
-                                                      ") must not be below base (" +
-                                                      detail::ms(base) + ")");
+        detail::require(base >= duration::zero(), "linear_backoff", "base", ">= 0", base);
+        detail::require(step >= duration::zero(), "linear_backoff", "step", ">= 0", step);
+        detail::require(cap >= base, "linear_backoff", "cap", ">= base", cap);
     }
 };
 
@@ -111,15 +109,12 @@ struct exponential_backoff {
         return detail::apply_jitter(jitter, raw_delay(n), base, cap, previous, rng);
     }
     void validate() const {
-        detail::require_non_negative("exponential_backoff", "base", base);
-        detail::require_non_negative("exponential_backoff", "cap", cap);
-        if (!(multiplier >= 1.0))
-            detail::bad_setting("exponential_backoff", "multiplier must be at least 1 (got " +
-                                                           detail::num(multiplier) + ")");
-        if (cap < base)
-            detail::bad_setting("exponential_backoff", "cap (" + detail::ms(cap) +
-                                                           ") must not be below base (" +
-                                                           detail::ms(base) + ")");
+        detail::require(base >= duration::zero(), "exponential_backoff", "base", ">= 0", base);
+        // NaN fails the comparison; an infinite multiplier would reach the cap at once anyway
+        // but is almost surely a configuration mistake
+        detail::require(multiplier >= 1.0 && std::isfinite(multiplier), "exponential_backoff",
+                        "multiplier", ">= 1 and finite", multiplier);
+        detail::require(cap >= base, "exponential_backoff", "cap", ">= base", cap);
     }
 };
 
@@ -136,13 +131,8 @@ struct decorrelated_backoff {
         return detail::apply_jitter(jitter_kind::decorrelated, base, base, cap, previous, rng);
     }
     void validate() const {
-        if (base <= duration::zero())
-            detail::bad_setting("decorrelated_backoff",
-                                "base must be positive (got " + detail::ms(base) + ")");
-        if (cap < base)
-            detail::bad_setting("decorrelated_backoff", "cap (" + detail::ms(cap) +
-                                                            ") must not be below base (" +
-                                                            detail::ms(base) + ")");
+        detail::require(base > duration::zero(), "decorrelated_backoff", "base", "> 0", base);
+        detail::require(cap >= base, "decorrelated_backoff", "cap", ">= base", cap);
     }
 };
 

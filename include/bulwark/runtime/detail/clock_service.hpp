@@ -16,7 +16,6 @@ namespace bulwark {
 
 namespace detail {
 
-
 /// One pending timer, embedded in the awaiter that waits for it (stable address while queued).
 struct timer_node {
     time_point due{};
