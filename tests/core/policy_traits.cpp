@@ -40,7 +40,7 @@ struct bulwark::policy_traits<user_attempt_deadline> {
 
 TEST_CASE("user policies take part in the composition rules through policy_traits",
           "[core][policy][composition]") {
-    using bulwark::composition_error;
+    using bulwark::detail::composition_error;
     using bulwark::policy_role_v;
     using bulwark::detail::check_roles;
     using A = std::array<bulwark::composition_role, 2>;
