@@ -3,6 +3,7 @@
 /// Small hash functions shared by components (balancers, message ids).
 
 #include <cstdint>
+#include <string_view>
 
 namespace bulwark::detail {
 
@@ -13,6 +14,15 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
+}
+
+/// FNV-1a, 64-bit, of a string (the hash of `context::set_hash_key(string_view)`; balancers
+/// hash endpoint addresses with it).
+constexpr std::uint64_t fnv1a(std::string_view s,
+                              std::uint64_t h = 0xcbf29ce484222325ULL) noexcept {
+    for (unsigned char c : s)
+        h = (h ^ c) * 0x100000001b3ULL;
+    return h;
 }
 
 } // namespace bulwark::detail
