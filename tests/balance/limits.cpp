@@ -67,10 +67,12 @@ TEST_CASE("limits: ring_hash keeps the ring within max_ring_size when one weight
 TEST_CASE("limits: ring_hash options", "[balance][limits][ring_hash]") {
     CHECK_THROWS_WITH(bulwark::ring_hash({.min_ring_size = 0}),
                       Catch::StartsWith("bulwark::ring_hash: min_ring_size must be >= 1 (got 0)"));
-    CHECK_THROWS_WITH(bulwark::ring_hash({.min_ring_size = 10, .max_ring_size = 5}),
-                      Catch::StartsWith("bulwark::ring_hash: max_ring_size must be >= min_ring_size (got 5)"));
-    CHECK_THROWS_WITH(bulwark::ring_hash({.max_ring_size = std::uint64_t{1} << 32}),
-                      Catch::StartsWith("bulwark::ring_hash: max_ring_size must be <= 2^31 (got 4294967296)"));
+    CHECK_THROWS_WITH(
+        bulwark::ring_hash({.min_ring_size = 10, .max_ring_size = 5}),
+        Catch::StartsWith("bulwark::ring_hash: max_ring_size must be >= min_ring_size (got 5)"));
+    CHECK_THROWS_WITH(
+        bulwark::ring_hash({.max_ring_size = std::uint64_t{1} << 32}),
+        Catch::StartsWith("bulwark::ring_hash: max_ring_size must be <= 2^31 (got 4294967296)"));
     CHECK_NOTHROW(bulwark::ring_hash({.max_ring_size = std::uint64_t{1} << 31}));
     CHECK_THROWS_AS(bulwark::ring_hash({.balance_factor = 0.5}), invalid_argument_error);
     CHECK_THROWS_AS(bulwark::ring_hash({.balance_factor = std::nan("")}), invalid_argument_error);
@@ -88,8 +90,9 @@ TEST_CASE("limits: ring_hash options", "[balance][limits][ring_hash]") {
 }
 
 TEST_CASE("limits: maglev table size and extreme weights", "[balance][limits][maglev]") {
-    CHECK_THROWS_WITH(bulwark::maglev({.table_size = 4}),
-                      Catch::StartsWith("bulwark::maglev: table_size must be a prime >= 3 (e.g. 65537) (got 4)"));
+    CHECK_THROWS_WITH(
+        bulwark::maglev({.table_size = 4}),
+        Catch::StartsWith("bulwark::maglev: table_size must be a prime >= 3 (e.g. 65537) (got 4)"));
     CHECK_THROWS_AS(bulwark::maglev({.table_size = 2}), invalid_argument_error);
     CHECK_THROWS_WITH(bulwark::maglev({.table_size = 4294967291u}), // the largest 32-bit prime
                       Catch::StartsWith("bulwark::maglev: table_size must be <= 2^26 "
@@ -106,8 +109,10 @@ TEST_CASE("limits: maglev table size and extreme weights", "[balance][limits][ma
 
 TEST_CASE("limits: weighted_round_robin sequence length and extreme weights",
           "[balance][limits][wrr]") {
-    CHECK_THROWS_WITH(bulwark::weighted_round_robin({.max_sequence = 0}),
-                      Catch::StartsWith("bulwark::weighted_round_robin: max_sequence must be in [1, 2^24] (got 0)"));
+    CHECK_THROWS_WITH(
+        bulwark::weighted_round_robin({.max_sequence = 0}),
+        Catch::StartsWith(
+            "bulwark::weighted_round_robin: max_sequence must be in [1, 2^24] (got 0)"));
     CHECK_THROWS_AS(bulwark::weighted_round_robin({.max_sequence = (1u << 24) + 1}),
                     invalid_argument_error);
     bulwark::registry reg{{.address = "big", .weight = max_weight},
@@ -144,8 +149,9 @@ TEST_CASE("limits: outlier ejection time saturates at max_ejection_time",
     CHECK(e.ejection_length(3) == 90s);
     CHECK(e.ejection_length(max_weight) == 300s);
 
-    CHECK_THROWS_WITH(bulwark::outlier_detector({.consecutive_failures = 0}),
-                      Catch::StartsWith("bulwark::outlier: consecutive_failures must be >= 1 (got 0)"));
+    CHECK_THROWS_WITH(
+        bulwark::outlier_detector({.consecutive_failures = 0}),
+        Catch::StartsWith("bulwark::outlier: consecutive_failures must be >= 1 (got 0)"));
     CHECK_THROWS_AS(bulwark::outlier_detector({.base_ejection_time = 0s}), invalid_argument_error);
     CHECK_THROWS_AS(bulwark::outlier_detector({.max_ejection_time = 1s}), invalid_argument_error);
     CHECK_THROWS_AS(bulwark::outlier_detector({.max_ejection_percent = std::nan("")}),
@@ -157,16 +163,18 @@ TEST_CASE("limits: outlier ejection time saturates at max_ejection_time",
 
 TEST_CASE("limits: registry settings, endpoint weights and the EWMA decay",
           "[balance][limits][registry]") {
-    CHECK_THROWS_WITH(bulwark::registry({.panic_threshold = 1.5}),
-                      Catch::StartsWith("bulwark::registry: panic_threshold must be in [0, 1] (got 1.500000)"));
+    CHECK_THROWS_WITH(
+        bulwark::registry({.panic_threshold = 1.5}),
+        Catch::StartsWith("bulwark::registry: panic_threshold must be in [0, 1] (got 1.500000)"));
     CHECK_THROWS_AS(bulwark::registry({.panic_threshold = std::nan("")}), invalid_argument_error);
     CHECK_THROWS_WITH(bulwark::registry({.ewma_decay = 0s}),
                       Catch::StartsWith("bulwark::registry: ewma_decay must be > 0 (got 0ns)"));
     CHECK_THROWS_AS(bulwark::registry({.outlier = bulwark::outlier_options{.interval = 0s}}),
                     invalid_argument_error);
     bulwark::registry reg;
-    CHECK_THROWS_WITH(reg.update({{.address = "a", .weight = 0}}),
-                      Catch::StartsWith("bulwark::registry: the weight of 'a' must be >= 1 (got 0)"));
+    CHECK_THROWS_WITH(
+        reg.update({{.address = "a", .weight = 0}}),
+        Catch::StartsWith("bulwark::registry: the weight of 'a' must be >= 1 (got 0)"));
     CHECK_THROWS_AS(reg.update({{.address = ""}}), invalid_argument_error);
     CHECK_THROWS_AS(reg.update({{.address = "a"}, {.address = "a"}}), invalid_argument_error);
     CHECK(reg.size() == 0); // unchanged
@@ -191,6 +199,6 @@ TEST_CASE("limits: health check settings", "[balance][limits][health]") {
     CHECK_THROWS_AS(opts{.healthy_threshold = 0}.validate(), invalid_argument_error);
     CHECK_THROWS_AS(opts{.unhealthy_threshold = 0}.validate(), invalid_argument_error);
     // The longest timeout is allowed: a probe's deadline saturates.
-    CHECK_NOTHROW(opts{.interval = bulwark::duration::max(), .timeout = bulwark::duration::max()}
-                      .validate());
+    CHECK_NOTHROW(
+        opts{.interval = bulwark::duration::max(), .timeout = bulwark::duration::max()}.validate());
 }

@@ -33,18 +33,18 @@ namespace {
 // latency on the manual clock. Returns the share of calls each endpoint served.
 std::map<std::string, double> p2c_shares(const std::vector<std::string>& order, int calls) {
     bulwark::manual_clock clock;
-    bulwark::breaker_set<std::string> breakers{bulwark::circuit_breaker_options{
-        .consecutive_failures = 2,
-        .open_for = std::chrono::hours{1},
-        .max_open_for = std::chrono::hours{1},
-        .clock = clock}};
+    bulwark::breaker_set<std::string> breakers{
+        bulwark::circuit_breaker_options{.consecutive_failures = 2,
+                                         .open_for = std::chrono::hours{1},
+                                         .max_open_for = std::chrono::hours{1},
+                                         .clock = clock}};
     std::vector<bulwark::endpoint_info> infos;
     for (const auto& a : order)
         infos.push_back({.address = a});
     bulwark::registry reg(infos, {.clock = clock});
     breakers["down"].trip();
-    auto client = bulwark::pipeline{
-        bulwark::balance_with_breakers<bulwark::p2c_peak_ewma>{reg, breakers}};
+    auto client =
+        bulwark::pipeline{bulwark::balance_with_breakers<bulwark::p2c_peak_ewma>{reg, breakers}};
     std::map<std::string, int> served;
     for (int i = 0; i < calls; ++i) {
         auto o = client.try_execute([&](bulwark::context& ctx) {
@@ -119,10 +119,10 @@ std::map<std::string, double> retry_shares(const std::vector<std::string>& order
 TEST_CASE("routing: a retry's re-pick is p2c's choice among the untried, not list order",
           "[balance][routing][retry]") {
     constexpr int n = 4000;
-    auto second = retry_shares<bulwark::p2c_peak_ewma>({"fast0", "slow", "fast2"}, {"fast0"}, n,
-                                                       true);
-    auto third = retry_shares<bulwark::p2c_peak_ewma>({"fast0", "fast2", "slow"}, {"fast0"}, n,
-                                                      true);
+    auto second =
+        retry_shares<bulwark::p2c_peak_ewma>({"fast0", "slow", "fast2"}, {"fast0"}, n, true);
+    auto third =
+        retry_shares<bulwark::p2c_peak_ewma>({"fast0", "fast2", "slow"}, {"fast0"}, n, true);
     std::printf("routing: retry re-pick to the slow endpoint, listed 2nd: %.2f %%, 3rd: %.2f %%\n",
                 100 * second["slow"], 100 * third["slow"]);
     CHECK(second["fast0"] == 0.0);
@@ -198,15 +198,13 @@ TEST_CASE("routing: a user strategy without exclusions picks over a filtered sna
     bulwark::registry reg(balance_test::endpoints(3), {.clock = clock});
     breakers["e0"].trip();
     breakers["e1"].trip();
-    auto client = bulwark::pipeline{bulwark::balance<first_ready, bulwark::default_classifier,
-                                                     bulwark::breaker_set<std::string>>{
-        reg, breakers}};
+    auto client =
+        bulwark::pipeline{bulwark::balance<first_ready, bulwark::default_classifier,
+                                           bulwark::breaker_set<std::string>>{reg, breakers}};
     for (int i = 0; i < 10; ++i)
-        CHECK(client.execute([](bulwark::context& c) { return c.endpoint()->address(); }) ==
-              "e2");
+        CHECK(client.execute([](bulwark::context& c) { return c.endpoint()->address(); }) == "e2");
     // A retry (e2 tried) goes back to e2: every other one is ruled out.
     bulwark::context ctx;
     ctx.set_endpoint(reg.find("e2").get());
-    CHECK(client.execute([](bulwark::context& c) { return c.endpoint()->address(); }, ctx) ==
-          "e2");
+    CHECK(client.execute([](bulwark::context& c) { return c.endpoint()->address(); }, ctx) == "e2");
 }

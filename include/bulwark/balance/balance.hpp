@@ -105,8 +105,8 @@ class balance {
                   "bulwark::balance: Breakers must be a breaker_set<std::string, B> (a set whose "
                   "get(address) returns a stable breaker reference)");
     using breaker_type = typename detail::breakers_of<Breakers>::breaker;
-    using call_state = std::conditional_t<has_breakers, detail::balance_call_guarded,
-                                          detail::balance_call_plain>;
+    using call_state =
+        std::conditional_t<has_breakers, detail::balance_call_guarded, detail::balance_call_plain>;
 
 public:
     static constexpr policy_kind kind = policy_kind::balance;

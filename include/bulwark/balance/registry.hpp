@@ -190,10 +190,9 @@ private:
     }
 
     void publish_locked(std::vector<std::shared_ptr<endpoint>> owned) {
-        const endpoint_set* fresh =
-            detail::make_snapshot(std::move(owned), opts_.panic_threshold, ++version_,
-                                  opts_.ewma_decay)
-                .release();
+        const endpoint_set* fresh = detail::make_snapshot(std::move(owned), opts_.panic_threshold,
+                                                          ++version_, opts_.ewma_decay)
+                                        .release();
         const endpoint_set* old = current_.exchange(fresh, std::memory_order_seq_cst);
         epoch_.synchronize();
         delete old;
@@ -214,4 +213,3 @@ private:
 };
 
 } // namespace bulwark
-

@@ -170,8 +170,8 @@ public:
             // Σ ⌊w·b/Σw⌋ ≤ b, and the max(1, ·) adds at most n: the ring stays ≤ max_ring_size.
             const auto budget = static_cast<double>(opts_.max_ring_size - n);
             for (std::size_t i = 0; i < ready.size(); ++i) {
-                const double share = static_cast<double>(ready[i]->weight()) * budget /
-                                     static_cast<double>(total);
+                const double share =
+                    static_cast<double>(ready[i]->weight()) * budget / static_cast<double>(total);
                 counts[i] = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(share));
             }
             return counts;

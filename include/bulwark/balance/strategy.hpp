@@ -110,9 +110,9 @@ private:
 /// built-in strategy is one. For a strategy that is not, `balance` asks it twice more, then lets
 /// it pick over a filtered copy of the snapshot (cold: allocates and rebuilds its tables).
 template <class S>
-concept excluding_strategy = balancing_strategy<S> && requires(S& s, const endpoint_set& set,
-                                                               const context& ctx, time_point now,
-                                                               const exclusion& x) {
+concept excluding_strategy = balancing_strategy<S> &&
+    requires(S& s, const endpoint_set& set, const context& ctx, time_point now,
+             const exclusion& x) {
     { s.pick(set, ctx, now, x) } -> std::same_as<const endpoint*>;
 };
 

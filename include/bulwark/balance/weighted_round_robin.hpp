@@ -44,8 +44,7 @@ public:
     explicit weighted_round_robin(weighted_round_robin_options o)
         : opts_(o) {
         detail::require(opts_.max_sequence >= 1 && opts_.max_sequence <= max_sequence_limit,
-                        "weighted_round_robin", "max_sequence", "in [1, 2^24]",
-                        opts_.max_sequence);
+                        "weighted_round_robin", "max_sequence", "in [1, 2^24]", opts_.max_sequence);
     }
 
     /// The largest `max_sequence` (16 M entries, 128 MB of table).

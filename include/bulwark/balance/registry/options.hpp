@@ -33,8 +33,7 @@ struct registry_options {
     void validate() const {
         detail::require(panic_threshold >= 0.0 && panic_threshold <= 1.0, "registry",
                         "panic_threshold", "in [0, 1]", panic_threshold);
-        detail::require(ewma_decay > duration::zero(), "registry", "ewma_decay", "> 0",
-                        ewma_decay);
+        detail::require(ewma_decay > duration::zero(), "registry", "ewma_decay", "> 0", ewma_decay);
         if (outlier)
             outlier->validate();
     }

@@ -5,7 +5,8 @@
 ///
 /// ```cpp
 /// #include <bulwark/balance/registry/queries.hpp>
-/// auto busy = bulwark::select(reg, [](const bulwark::endpoint& e) { return e.outstanding() > 8; });
+/// auto busy = bulwark::select(reg, [](const bulwark::endpoint& e) { return e.outstanding() > 8;
+/// });
 /// ```
 
 #include <bulwark/balance/registry.hpp>
@@ -35,9 +36,8 @@ std::vector<std::shared_ptr<const endpoint>> select(const registry& reg, Pred pr
 inline std::vector<std::shared_ptr<const endpoint>> ready_endpoints(const registry& reg) {
     const registry::reader r = reg.read();
     const auto ready = r->ready();
-    return select(reg, [&](const endpoint& e) {
-        return std::ranges::find(ready, &e) != ready.end();
-    });
+    return select(reg,
+                  [&](const endpoint& e) { return std::ranges::find(ready, &e) != ready.end(); });
 }
 
 } // namespace bulwark
