@@ -51,7 +51,7 @@ private:
         return best;
     }
 
-    detail::cursor cursor_;
+    rotating_cursor cursor_;
 };
 
 static_assert(excluding_strategy<least_outstanding>);

@@ -137,7 +137,7 @@ private:
     }
 
     maglev_options opts_{};
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
 static_assert(excluding_strategy<maglev>);

@@ -98,7 +98,7 @@ public:
     }
 
 private:
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
 static_assert(excluding_strategy<random>);

@@ -217,7 +217,7 @@ private:
     }
 
     ring_hash_options opts_{};
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
 static_assert(excluding_strategy<ring_hash>);

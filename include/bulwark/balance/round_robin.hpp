@@ -10,7 +10,7 @@ namespace bulwark {
 /// Picks the ready endpoints in turn, ignoring weights.
 ///
 /// **Thread safety:** concurrent picks are safe; under a race two callers may get the same
-/// endpoint (see `detail::cursor`). **Allocation:** none. **Complexity:** O(1).
+/// endpoint (see `rotating_cursor`). **Allocation:** none. **Complexity:** O(1).
 class round_robin {
 public:
     const endpoint* pick(const endpoint_set& set, const context&, time_point) noexcept {
@@ -37,7 +37,7 @@ public:
     }
 
 private:
-    detail::cursor cursor_;
+    rotating_cursor cursor_;
 };
 
 static_assert(excluding_strategy<round_robin>);

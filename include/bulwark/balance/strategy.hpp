@@ -116,17 +116,16 @@ concept excluding_strategy = balancing_strategy<S> &&
     { s.pick(set, ctx, now, x) } -> std::same_as<const endpoint*>;
 };
 
-namespace detail {
-
-/// A rotating index shared by concurrent pickers. It advances with a relaxed load and store,
-/// not a read-modify-write: racing callers may now and then get the same index, which costs a
-/// little fairness and keeps the pick at about a nanosecond. Copyable, so strategies stay movable.
-class cursor {
+/// A rotating index (for round-robin-like strategies) shared by concurrent pickers. It advances
+/// with a relaxed load and store, not a read-modify-write: racing callers may now and then get the
+/// same index, which costs a little fairness and keeps the pick at about a nanosecond. Copyable, so
+/// strategies stay movable.
+class rotating_cursor {
 public:
-    cursor() noexcept = default;
-    cursor(const cursor& o) noexcept
+    rotating_cursor() noexcept = default;
+    rotating_cursor(const rotating_cursor& o) noexcept
         : i_(o.i_.load(std::memory_order_relaxed)) {}
-    cursor& operator=(const cursor& o) noexcept {
+    rotating_cursor& operator=(const rotating_cursor& o) noexcept {
         i_.store(o.i_.load(std::memory_order_relaxed), std::memory_order_relaxed);
         return *this;
     }
@@ -143,11 +142,10 @@ private:
     std::atomic<std::size_t> i_{0};
 };
 
-/// The key of a strategy's derived tables: unique per instance, kept by copies (same settings).
+/// The key of a strategy's derived tables (`set.derived<T>(id.value, build)`): unique per
+/// instance, kept by copies (same settings). A user strategy with a table holds one.
 struct strategy_id {
-    std::uint64_t value = next_strategy_id();
+    std::uint64_t value = detail::next_strategy_id();
 };
-
-} // namespace detail
 
 } // namespace bulwark

@@ -137,8 +137,8 @@ private:
     }
 
     weighted_round_robin_options opts_{};
-    detail::strategy_id id_{};
-    detail::cursor cursor_;
+    strategy_id id_{};
+    rotating_cursor cursor_;
 };
 
 static_assert(excluding_strategy<weighted_round_robin>);

@@ -87,7 +87,7 @@ public:
 
 private:
     Set* set_;
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
 } // namespace bulwark
