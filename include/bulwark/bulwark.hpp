@@ -41,6 +41,7 @@
 #include <bulwark/balance/p2c.hpp>
 #include <bulwark/balance/random.hpp>
 #include <bulwark/balance/registry.hpp>
+#include <bulwark/balance/registry/options.hpp>
 #include <bulwark/balance/ring_hash.hpp>
 #include <bulwark/balance/round_robin.hpp>
 #include <bulwark/balance/strategy.hpp>

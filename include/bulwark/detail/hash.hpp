@@ -24,7 +24,8 @@ constexpr std::uint64_t splitmix64_next(std::uint64_t& state) noexcept {
     return z;
 }
 
-/// FNV-1a, 64-bit, over the bytes of `s` (stable across runs and platforms).
+/// FNV-1a, 64-bit, over the bytes of `s` (stable across runs and platforms): the hash of
+/// `context::set_hash_key(string_view)`; balancers hash endpoint addresses with it.
 constexpr std::uint64_t fnv1a64(std::string_view s,
                                 std::uint64_t h = 0xcbf29ce484222325ULL) noexcept {
     for (unsigned char c : s)
