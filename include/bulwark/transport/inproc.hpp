@@ -161,6 +161,8 @@ private:
 /// the typed face is).
 template <class Policy, class Static>
 class basic_inproc_transport {
+    struct state; // declared before the handle that points at it (clang looks it up eagerly)
+
 public:
     using transport_concept = transport_tag;
     using lock_policy = Policy;
@@ -204,11 +206,10 @@ public:
 
     private:
         friend class basic_inproc_transport;
-        subscription_handle(std::weak_ptr<typename basic_inproc_transport::state> s,
-                            std::uint64_t id)
+        subscription_handle(std::weak_ptr<state> s, std::uint64_t id)
             : s_(std::move(s))
             , id_(id) {}
-        std::weak_ptr<typename basic_inproc_transport::state> s_;
+        std::weak_ptr<state> s_;
         std::uint64_t id_ = 0;
     };
 
