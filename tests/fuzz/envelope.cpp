@@ -37,7 +37,7 @@ std::optional<bulwark::message_id> ref_id(std::string_view v) {
     bulwark::message_id id;
     for (std::size_t i = 0; i < 32; ++i) {
         const char c = v[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
+        int d = c >= '0' && c <= '9'   ? c - '0'
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                        : -1;
@@ -128,7 +128,8 @@ void decode_arbitrary(const bulwark::header_map& in) {
     const std::string where = dump(in);
     const bool want_error = bad_id || bad_corr || bad_cause || bad_ts;
     if (got.has_failure()) {
-        FUZZ_CHECK(target, want_error, where + " was refused (" + std::error_code(got.code()).message() + ")");
+        FUZZ_CHECK(target, want_error,
+                   where + " was refused (" + std::error_code(got.code()).message() + ")");
         FUZZ_CHECK(target, got.code() == bulwark::errc::decode_error, where);
         return;
     }
@@ -202,10 +203,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         round_trip(in);
         return 0;
     }
-    static constexpr std::string_view names[] = {
-        "message-id", "Message-ID",  "correlation-id", "CORRELATION-ID", "causation-id",
-        "timestamp",  "Timestamp",   "traceparent",    "TraceParent",    "tracestate",
-        "x-user",     "content-type"};
+    static constexpr std::string_view names[] = {"message-id",     "Message-ID",   "correlation-id",
+                                                 "CORRELATION-ID", "causation-id", "timestamp",
+                                                 "Timestamp",      "traceparent",  "TraceParent",
+                                                 "tracestate",     "x-user",       "content-type"};
     bulwark::header_map h;
     const int n = in.ConsumeIntegralInRange<int>(0, 10);
     for (int i = 0; i < n; ++i) {

@@ -141,7 +141,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::string n = name();
             const auto got = h.get(n);
             const auto* want = m.find(n);
-            FUZZ_CHECK(target, got.has_value() == (want != nullptr) && h.contains(n) == got.has_value(),
+            FUZZ_CHECK(target,
+                       got.has_value() == (want != nullptr) && h.contains(n) == got.has_value(),
                        trace + "get(" + fuzz::show(n) + ")");
             if (want != nullptr)
                 FUZZ_CHECK(target, *got == want->second, trace + "get(" + fuzz::show(n) + ")");

@@ -81,7 +81,8 @@ ref reference_check(std::string_view s, bool publish, bool allow_reserved) {
                 c == '\v')
                 return ref::bad;
         const bool wild = t == "*" || t == ">";
-        if (!wild && (t.find('*') != std::string_view::npos || t.find('>') != std::string_view::npos))
+        if (!wild &&
+            (t.find('*') != std::string_view::npos || t.find('>') != std::string_view::npos))
             return ref::bad;
         if (wild && publish)
             return ref::bad;
@@ -146,8 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             for (bool allow : {true, false})
                 check_one(s, publish, allow);
 
-    const bool pattern_ok =
-        reference_check(pattern, false, true) == ref::ok;
+    const bool pattern_ok = reference_check(pattern, false, true) == ref::ok;
     const bool subject_ok = reference_check(subject, true, true) == ref::ok;
     const bool got = bulwark::subject_matches(pattern, subject);
     if (!pattern_ok || !subject_ok) {

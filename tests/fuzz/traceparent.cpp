@@ -84,7 +84,8 @@ void check(std::string_view s) {
         fuzz::fail(target, where + " is valid but was rejected");
     }
     if (!want) {
-        FUZZ_CHECK(target, got == bulwark::traceparent{}, where + ": an invalid header parses to nil");
+        FUZZ_CHECK(target, got == bulwark::traceparent{},
+                   where + ": an invalid header parses to nil");
         return;
     }
     FUZZ_CHECK(target,

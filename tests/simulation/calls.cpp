@@ -17,7 +17,8 @@
 //  - the bulkhead never holds more than its limit running, nor more than its queue waiting.
 //
 // Sizes: BULWARK_SIM_CALLS (default 100 000) split into seeds of BULWARK_SIM_CALLS_PER_SEED
-// (default 5 000); BULWARK_SIM_SEED=<s> reruns one seed. The million-call run:
+// (default 5 000); BULWARK_SIM_SEED=<s> reruns one seed (of BULWARK_SIM_CALLS_PER_SEED calls).
+// The million-call run:
 //   BULWARK_SIM_CALLS=1000000 build/dev/tests/bulwark_tests_simulation "[calls]"
 #include <bulwark/balance/balance.hpp>
 #include <bulwark/balance/round_robin.hpp>
@@ -69,7 +70,8 @@ struct call_state {
 
 /// What an endpoint does over time.
 enum class phase_kind { healthy, outage, slowdown, flapping, hang, drain };
-constexpr const char* phase_names[] = {"healthy", "outage", "slowdown", "flapping", "hang", "drain"};
+constexpr const char* phase_names[] = {"healthy",  "outage", "slowdown",
+                                       "flapping", "hang",   "drain"};
 
 struct endpoint_model {
     phase_kind kind = phase_kind::healthy;
@@ -148,13 +150,11 @@ public:
                                      .max_queued = max_queued_,
                                      .max_wait = max_queued_ > 0 ? duration{20ms} : duration{},
                                      .clock = clock_}},
-                  layer_probe<false>{this},
-                  bulwark::total_timeout{total_limit, clock_},
+                  layer_probe<false>{this}, bulwark::total_timeout{total_limit, clock_},
                   bulwark::retry{.max_attempts = max_attempts,
-                                 .backoff = bulwark::exponential_backoff{.base = 5ms,
-                                                                         .cap = 100ms,
-                                                                         .jitter =
-                                                                             bulwark::no_jitter},
+                                 .backoff =
+                                     bulwark::exponential_backoff{
+                                         .base = 5ms, .cap = 100ms, .jitter = bulwark::no_jitter},
                                  .budget = budget_,
                                  .clock = clock_}
                       .with_listener(retry_probe{this}),
@@ -180,8 +180,8 @@ public:
             const auto second = clock_.now().time_since_epoch() / 1s;
             if (second != load_second_) {
                 load_second_ = second;
-                per_step_ = load_rng_.chance(0.15) ? load_rng_.between(4, 12)
-                                                   : load_rng_.between(0, 3);
+                per_step_ =
+                    load_rng_.chance(0.15) ? load_rng_.between(4, 12) : load_rng_.between(0, 3);
             }
             const auto arrivals = load_rng_.between(0, per_step_);
             for (std::int64_t i = 0; i < arrivals && started_ < target_calls_; ++i)
@@ -316,10 +316,9 @@ public:
 
         // The phase decides latency and failure.
         const auto& m = models_[i];
-        const double progress =
-            m.end > m.begin ? static_cast<double>((now - m.begin).count()) /
-                                  static_cast<double>((m.end - m.begin).count())
-                            : 0.0;
+        const double progress = m.end > m.begin ? static_cast<double>((now - m.begin).count()) /
+                                                      static_cast<double>((m.end - m.begin).count())
+                                                : 0.0;
         double fail_p = 0.01;
         duration latency = std::chrono::milliseconds{rng_.between(2, 20)};
         switch (m.kind) {
@@ -347,7 +346,8 @@ public:
         if (global_.kind == phase_kind::outage)
             fail_p = std::max(fail_p, 0.97);
         else if (global_.kind == phase_kind::slowdown)
-            latency = std::max<duration>(latency, std::chrono::milliseconds{rng_.between(150, 450)});
+            latency =
+                std::max<duration>(latency, std::chrono::milliseconds{rng_.between(150, 450)});
         const bool fails = rng_.chance(fail_p);
         mix(cs->id * 31 + i * 7 + (fails ? 1 : 0));
         const bool slept = co_await clock_.async_sleep_for(latency, ctx.stop_token());
@@ -409,14 +409,14 @@ private:
                 next_phase(i);
         if (clock_.now() >= global_.end) {
             const auto r = rng_.below(100);
-            global_.kind = r < 80 ? phase_kind::healthy
+            global_.kind = r < 80   ? phase_kind::healthy
                            : r < 90 ? phase_kind::outage
                                     : phase_kind::slowdown;
             global_.begin = clock_.now();
-            global_.end = global_.begin + std::chrono::milliseconds{
-                                              global_.kind == phase_kind::healthy
-                                                  ? rng_.between(2000, 10000)
-                                                  : rng_.between(300, 4000)};
+            global_.end =
+                global_.begin + std::chrono::milliseconds{global_.kind == phase_kind::healthy
+                                                              ? rng_.between(2000, 10000)
+                                                              : rng_.between(300, 4000)};
             if (global_.kind != phase_kind::healthy)
                 ++fig_.global_events;
         }
@@ -434,7 +434,8 @@ private:
         // total timeout: the policies may only tighten it.
         bulwark::context ctx;
         if (load_rng_.chance(0.2)) {
-            const time_point mine = cs.start + std::chrono::milliseconds{load_rng_.between(50, 2000)};
+            const time_point mine =
+                cs.start + std::chrono::milliseconds{load_rng_.between(50, 2000)};
             ctx.tighten_deadline(mine);
             cs.caller = mine;
         }
@@ -502,8 +503,7 @@ private:
 
     void violation(std::string what) {
         if (violations_.size() < 25)
-            violations_.push_back("t=" +
-                                  std::to_string(clock_.now().time_since_epoch() / 1ms) +
+            violations_.push_back("t=" + std::to_string(clock_.now().time_since_epoch() / 1ms) +
                                   "ms: " + std::move(what));
     }
     void mix(std::uint64_t v) { digest_ = (digest_ ^ v) * 0x100000001B3ull; }
@@ -624,15 +624,15 @@ TEST_CASE("simulation: calls through bulkhead, timeouts, retry with budget, brea
     const auto wall_start = std::chrono::steady_clock::now();
     for (std::uint64_t seed : seeds) {
         const std::uint64_t n =
-            sim::single_seed(one) ? std::min(total, per_seed) : std::min(per_seed, total - all.calls);
+            sim::single_seed(one) ? per_seed : std::min(per_seed, total - all.calls);
         world w(seed, n);
         w.run();
         if (!w.violations().empty()) {
             std::string msg = "seed " + std::to_string(seed) + " broke an invariant:\n";
             for (const auto& v : w.violations())
                 msg += "  " + v + "\n";
-            msg += "reproduce: " +
-                   sim::reproduce("bulwark_tests_simulation", "[calls]", seed, n);
+            msg += "reproduce: " + sim::reproduce("bulwark_tests_simulation", "[calls]", seed, n,
+                                                  "BULWARK_SIM_CALLS_PER_SEED");
             FAIL(msg);
         }
         add(all, w.fig());

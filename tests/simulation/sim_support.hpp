@@ -51,10 +51,9 @@ struct rng {
 
 /// The command that reruns one seed of a simulation binary.
 inline std::string reproduce(const char* binary, const char* tags, std::uint64_t seed,
-                             std::uint64_t per_seed) {
-    return "BULWARK_SIM_SEED=" + std::to_string(seed) +
-           " BULWARK_SIM_CALLS=" + std::to_string(per_seed) + " build/<preset>/tests/" + binary +
-           " \"" + tags + "\"";
+                             std::uint64_t per_seed, const char* size_var = "BULWARK_SIM_CALLS") {
+    return "BULWARK_SIM_SEED=" + std::to_string(seed) + " " + size_var + "=" +
+           std::to_string(per_seed) + " build/<preset>/tests/" + binary + " \"" + tags + "\"";
 }
 
 } // namespace sim
