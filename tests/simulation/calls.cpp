@@ -39,6 +39,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <memory>
@@ -130,6 +131,10 @@ public:
         , budget_reserve_per_s_(static_cast<double>(rng_.between(0, 20)))
         , max_concurrent_(static_cast<std::size_t>(rng_.between(8, 48)))
         , max_queued_(static_cast<std::size_t>(rng_.between(0, 16)))
+        // Each draw in its own initializer: the order of function arguments is unspecified,
+        // and a seed must give the same world under every compiler.
+        , consecutive_mode_(rng_.chance(0.3))
+        , max_ejection_percent_(rng_.chance(0.5) ? 100.0 : 50.0)
         , reg_(make_endpoints(), registry_opts())
         , breakers_([this](const std::string& address) {
             bulwark::circuit_breaker_options o{.window = bulwark::count_window{20},
@@ -373,7 +378,6 @@ private:
     std::vector<bulwark::endpoint_info> make_endpoints() {
         for (std::size_t i = 0; i < endpoints_.size(); ++i)
             endpoints_[i] = {.address = "e" + std::to_string(i)};
-        consecutive_mode_ = rng_.chance(0.3);
         return endpoints_;
     }
     bulwark::registry_options registry_opts() {
@@ -381,8 +385,7 @@ private:
                 .outlier = bulwark::outlier_options{.consecutive_failures = 5,
                                                     .base_ejection_time = 3s,
                                                     .max_ejection_time = 30s,
-                                                    .max_ejection_percent =
-                                                        rng_.chance(0.5) ? 100.0 : 50.0,
+                                                    .max_ejection_percent = max_ejection_percent_,
                                                     .interval = 5s},
                 .clock = clock_};
     }
@@ -517,6 +520,7 @@ private:
     double budget_ratio_, budget_reserve_per_s_;
     std::size_t max_concurrent_, max_queued_;
     bool consecutive_mode_ = false;
+    double max_ejection_percent_ = 50.0;
     bulwark::registry reg_;
     bulwark::breaker_set<std::string, breaker_t> breakers_;
     bulwark::retry_budget budget_;
@@ -621,7 +625,9 @@ TEST_CASE("simulation: calls through bulkhead, timeouts, retry with budget, brea
             seeds.push_back(s);
     }
     figures all;
+    std::uint64_t digest = 0;
     const auto wall_start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
     for (std::uint64_t seed : seeds) {
         const std::uint64_t n =
             sim::single_seed(one) ? per_seed : std::min(per_seed, total - all.calls);
@@ -636,16 +642,22 @@ TEST_CASE("simulation: calls through bulkhead, timeouts, retry with budget, brea
             FAIL(msg);
         }
         add(all, w.fig());
+        digest = digest * 0x100000001B3ull ^ w.digest();
     }
+    const double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const double simulated = std::chrono::duration<double>(all.simulated).count();
     WARN("simulation [calls]: " << seeds.size() << " seeds, violations 0\n  " << describe(all)
                                 << "\n  simulated time " << simulated << " s, wall " << wall
+                                << " s, cpu " << cpu
                                 << " s: " << static_cast<std::uint64_t>(all.calls / wall)
-                                << " calls/s of wall time, "
+                                << " calls/s of wall time ("
+                                << static_cast<std::uint64_t>(all.calls / cpu)
+                                << " per cpu second), "
                                 << static_cast<std::uint64_t>(all.calls / simulated)
-                                << " calls per simulated second");
+                                << " calls per simulated second; run digest " << std::hex << digest
+                                << std::dec);
     CHECK(all.calls >= std::min<std::uint64_t>(total, seeds.size() * per_seed));
     // The world must actually have exercised the machinery it checks.
     CHECK(all.retries > 0);
