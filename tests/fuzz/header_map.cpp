@@ -72,12 +72,22 @@ std::string describe(const bulwark::header_map& h) {
 
 /// True when equal; otherwise reports (a phantom empty-named header is the known defect).
 bool same(const bulwark::header_map& h, const model& m, const std::string& trace) {
+    // The fast path compares in place: this runs after every operation.
+    std::size_t i = 0;
+    bool fast = h.size() == m.entries.size() && h.empty() == m.entries.empty();
+    h.for_each([&](std::string_view k, std::string_view v) {
+        fast = fast && i < m.entries.size() && iequal(k, m.entries[i].first) &&
+               v == m.entries[i].second;
+        ++i;
+    });
+    if (fast && i == m.entries.size())
+        return true;
     std::vector<std::pair<std::string, std::string>> got;
     h.for_each([&](std::string_view k, std::string_view v) { got.emplace_back(k, v); });
     bool equal = got.size() == m.entries.size() && h.size() == m.entries.size() &&
                  h.empty() == m.entries.empty();
-    for (std::size_t i = 0; equal && i < got.size(); ++i)
-        equal = iequal(got[i].first, m.entries[i].first) && got[i].second == m.entries[i].second;
+    for (std::size_t j = 0; equal && j < got.size(); ++j)
+        equal = iequal(got[j].first, m.entries[j].first) && got[j].second == m.entries[j].second;
     if (equal)
         return true;
     // The known defect: a replaced entry left behind as an extra header with an empty name.
