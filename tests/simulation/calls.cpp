@@ -659,7 +659,10 @@ TEST_CASE("simulation: calls through bulkhead, timeouts, retry with budget, brea
                                 << " calls per simulated second; run digest " << std::hex << digest
                                 << std::dec);
     CHECK(all.calls >= std::min<std::uint64_t>(total, seeds.size() * per_seed));
-    // The world must actually have exercised the machinery it checks.
+    // The world must actually have exercised the machinery it checks (over many seeds: one
+    // seed rerun alone may not meet every situation).
+    if (seeds.size() < 10)
+        return;
     CHECK(all.retries > 0);
     CHECK(all.half_open_admissions > 0);
     CHECK(all.ejections_seen > 0);
