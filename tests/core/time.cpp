@@ -11,4 +11,3 @@ TEST_CASE("saturating_add never overflows", "[core][time]") {
           bulwark::no_deadline);
     CHECK(bulwark::saturating_add(bulwark::time_point{}, 1s) == bulwark::time_point{} + 1s);
 }
-

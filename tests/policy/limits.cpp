@@ -248,8 +248,9 @@ TEST_CASE("limits: concurrency_budget and grpc_throttle", "[policy][limits][retr
     // Regression: a huge token_ratio was accepted and overflowed llround(ratio × 1000).
     for (double r : {nan, inf, 0.0, -0.1, 10.5, 1e300}) {
         INFO("token_ratio " << r);
-        CHECK_THROWS_WITH((bulwark::grpc_throttle{.token_ratio = r}),
-                          Contains("bulwark::grpc_throttle: token_ratio must be in (0, max_tokens]"));
+        CHECK_THROWS_WITH(
+            (bulwark::grpc_throttle{.token_ratio = r}),
+            Contains("bulwark::grpc_throttle: token_ratio must be in (0, max_tokens]"));
     }
     bulwark::grpc_throttle g{.max_tokens = 1000, .token_ratio = 1000};
     CHECK(g.tokens() == 1000);
@@ -287,10 +288,8 @@ TEST_CASE("limits: bulkhead sizes and waits", "[policy][limits][bulkhead]") {
                     invalid_argument_error);
     CHECK_THROWS_AS(bulkhead({.max_queued = SIZE_MAX}), invalid_argument_error); // no wait
     bulwark::manual_clock clock;
-    bulkhead b({.max_concurrent = 1,
-                .max_queued = SIZE_MAX,
-                .max_wait = duration::max(),
-                .clock = clock});
+    bulkhead b(
+        {.max_concurrent = 1, .max_queued = SIZE_MAX, .max_wait = duration::max(), .clock = clock});
     bulwark::pipeline p{std::ref(b)};
     CHECK(p.try_execute(ok).value() == 7);
 }

@@ -137,7 +137,8 @@ TEST_CASE("bad budget settings are rejected at construction", "[policy][retry_bu
     CHECK_THROWS_AS((bulwark::retry_budget{.ratio = 1.5}), bulwark::invalid_argument_error);
     CHECK_THROWS_WITH((bulwark::retry_budget{.ratio = 1.5}),
                       Contains("retry_budget: ratio must be 0 or in [1e-6, 1] (got 1.5)"));
-    CHECK_THROWS_WITH((bulwark::retry_budget{.ratio = -0.1}), Contains("ratio must be 0 or in [1e-6, 1] (got -0.1)"));
+    CHECK_THROWS_WITH((bulwark::retry_budget{.ratio = -0.1}),
+                      Contains("ratio must be 0 or in [1e-6, 1] (got -0.1)"));
     CHECK_THROWS_WITH((bulwark::retry_budget{.min_per_second = -1}),
                       Contains("min_per_second must be in [0, 1e6] (got -1)"));
     CHECK_THROWS_WITH((bulwark::retry_budget{.ttl = 500ms}),

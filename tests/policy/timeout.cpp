@@ -220,9 +220,11 @@ TEST_CASE("timeout settings are validated at construction", "[policy][timeout]")
     CHECK_THROWS_WITH(bulwark::attempt_timeout{.total = 1s},
                       Catch::Contains("bulwark::attempt_timeout: exactly one of limit and "
                                       "per_attempt must be set"));
-    CHECK_THROWS_WITH(bulwark::timeout{2s}, Catch::Contains("exactly one of total and per_attempt"));
+    CHECK_THROWS_WITH(bulwark::timeout{2s},
+                      Catch::Contains("exactly one of total and per_attempt"));
     CHECK_THROWS_AS(bulwark::attempt_timeout{}, invalid_argument_error);
-    CHECK_THROWS_WITH(bulwark::total_timeout{.limit = 0s}, Catch::Contains("bulwark::total_timeout: limit must be > 0 (got 0ns)"));
+    CHECK_THROWS_WITH(bulwark::total_timeout{.limit = 0s},
+                      Catch::Contains("bulwark::total_timeout: limit must be > 0 (got 0ns)"));
     CHECK(bulwark::timeout{.total = 1s}.runtime_kind() == bulwark::policy_kind::total_timeout);
     CHECK(bulwark::timeout{.per_attempt = 1s}.runtime_kind() ==
           bulwark::policy_kind::attempt_timeout);

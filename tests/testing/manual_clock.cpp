@@ -31,7 +31,8 @@ TEST_CASE("copies of a manual_clock and any_clock share one time line", "[testin
     CHECK_FALSE(bulwark::any_clock{}.is_manual());
 }
 
-TEST_CASE("synchronous sleeps on a manual clock advance it and are recorded", "[testing][manual_clock]") {
+TEST_CASE("synchronous sleeps on a manual clock advance it and are recorded",
+          "[testing][manual_clock]") {
     bulwark::manual_clock clock;
     CHECK(clock.sleep_for(10ms, {}));
     CHECK(clock.sleep_for(20ms, {}));
@@ -43,7 +44,8 @@ TEST_CASE("synchronous sleeps on a manual clock advance it and are recorded", "[
     CHECK(clock.now() == bulwark::time_point{} + 30ms);
 }
 
-TEST_CASE("async sleeps fire in due order with now() at their due time", "[testing][manual_clock][async]") {
+TEST_CASE("async sleeps fire in due order with now() at their due time",
+          "[testing][manual_clock][async]") {
     bulwark::manual_clock clock;
     std::vector<std::pair<int, bulwark::time_point>> fired;
     auto sleeper = [&](int id, bulwark::duration d) -> bulwark::task<void> {
@@ -112,4 +114,3 @@ TEST_CASE("a manual clock without auto-advance blocks sleepers until time passes
     sleeper.join();
     CHECK(woke.load());
 }
-

@@ -6,8 +6,8 @@
 #include <bulwark/core/error.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <concepts>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <type_traits>

@@ -13,14 +13,14 @@
 /// ```
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/runtime/any_clock.hpp>
-#include <bulwark/pipeline.hpp>
 #include <bulwark/detail/validate.hpp>
-#include <bulwark/policy/retry/backoff.hpp>
+#include <bulwark/pipeline.hpp>
 #include <bulwark/policy/bulkhead.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/retry.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/timeout.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <chrono>
 #include <optional>

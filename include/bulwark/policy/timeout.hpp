@@ -81,8 +81,8 @@ struct basic_timeout {
                         (per_attempt != duration::zero());
         if constexpr (K == policy_kind::other)
             detail::require(set <= 1 && limit == duration::zero(), who,
-                            "exactly one of total and per_attempt", "set (e.g. timeout{.total = 2s})",
-                            settings_text());
+                            "exactly one of total and per_attempt",
+                            "set (e.g. timeout{.total = 2s})", settings_text());
         else if constexpr (K == policy_kind::total_timeout)
             detail::require(set <= 1 && per_attempt == duration::zero(), who,
                             "exactly one of limit and total", "set (e.g. total_timeout{2s})",
@@ -110,9 +110,7 @@ struct basic_timeout {
 
     /// The limit in force (whichever of `.limit`, `.total`, `.per_attempt` is set).
     constexpr duration time_limit() const noexcept {
-        return limit != duration::zero()   ? limit
-               : total != duration::zero() ? total
-                                           : per_attempt;
+        return limit != duration::zero() ? limit : total != duration::zero() ? total : per_attempt;
     }
 
     /// Sync driver: runs `next(ctx)` under the deadline.
@@ -130,8 +128,9 @@ struct basic_timeout {
 
 private:
     std::string settings_text() const {
-        return "limit = " + detail::setting_text(limit) + ", total = " +
-               detail::setting_text(total) + ", per_attempt = " + detail::setting_text(per_attempt);
+        return "limit = " + detail::setting_text(limit) +
+               ", total = " + detail::setting_text(total) +
+               ", per_attempt = " + detail::setting_text(per_attempt);
     }
 };
 

@@ -157,8 +157,8 @@ inline void check_breaker_options(const circuit_breaker_options& o) {
         detail::require(t.seconds >= 1 && t.seconds <= 86400, who, "time_window seconds",
                         "in [1, 86400]", t.seconds);
     }
-    detail::require(o.failure_rate > 0.0 && o.failure_rate <= 1.0, who, "failure_rate",
-                    "in (0, 1]", o.failure_rate);
+    detail::require(o.failure_rate > 0.0 && o.failure_rate <= 1.0, who, "failure_rate", "in (0, 1]",
+                    o.failure_rate);
     detail::require(o.slow_call_rate > 0.0 && o.slow_call_rate <= 1.0, who, "slow_call_rate",
                     "in (0, 1]", o.slow_call_rate);
     if (o.slow_call_duration)
@@ -172,8 +172,8 @@ inline void check_breaker_options(const circuit_breaker_options& o) {
                     "open_multiplier", ">= 1 and finite", o.open_multiplier);
     detail::require(o.max_open_for >= o.open_for, who, "max_open_for", ">= open_for",
                     o.max_open_for);
-    detail::require(o.half_open_calls >= 1 && o.half_open_calls <= 0xffff, who,
-                    "half_open_calls", "in [1, 65535]", o.half_open_calls);
+    detail::require(o.half_open_calls >= 1 && o.half_open_calls <= 0xffff, who, "half_open_calls",
+                    "in [1, 65535]", o.half_open_calls);
     detail::require(o.max_wait_in_half_open >= duration::zero(), who, "max_wait_in_half_open",
                     ">= 0 (0 = wait forever)", o.max_wait_in_half_open);
 }

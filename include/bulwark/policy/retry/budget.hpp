@@ -18,8 +18,8 @@
 /// **Thread safety:** all members are thread-safe and lock-free. **Allocation:** one state
 /// block at construction; none per call.
 
-#include <bulwark/policy/retry/budget_state.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/policy/retry/budget_state.hpp>
 #include <bulwark/policy/retry/jitter.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 

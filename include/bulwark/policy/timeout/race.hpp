@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// Part of `policy/timeout.hpp` (also used by `hedge`): structured concurrency for the coroutine drivers of `timeout` and `hedge`: a parent coroutine
-/// starts *branches* (an attempt, a timer) that run concurrently, is told when any branch changes
-/// something (`race_event`), and never leaves before every branch has finished (`join_latch`).
+/// Part of `policy/timeout.hpp` (also used by `hedge`): structured concurrency for the coroutine
+/// drivers of `timeout` and `hedge`: a parent coroutine starts *branches* (an attempt, a timer)
+/// that run concurrently, is told when any branch changes something (`race_event`), and never
+/// leaves before every branch has finished (`join_latch`).
 ///
 /// Branches reference state in the parent's frame; the latch is what makes that safe: a branch's
 /// very last action is its arrival at the latch, and the parent resumes only after the last one.

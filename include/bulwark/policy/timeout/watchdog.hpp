@@ -1,9 +1,10 @@
 #pragma once
 /// \file
-/// Part of `policy/timeout.hpp`: the optional watchdog of the synchronous timeout driver (`.stop_on_expiry = true`): a timer
-/// on the policy's clock that requests stop on the call's child context when the limit passes,
-/// so an operation that waits on its stop token (a `condition_variable_any` wait, a socket
-/// with a `stop_callback`) is interrupted, not only judged afterwards.
+/// Part of `policy/timeout.hpp`: the optional watchdog of the synchronous timeout driver
+/// (`.stop_on_expiry = true`): a timer on the policy's clock that requests stop on the call's child
+/// context when the limit passes, so an operation that waits on its stop token (a
+/// `condition_variable_any` wait, a socket with a `stop_callback`) is interrupted, not only judged
+/// afterwards.
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/runtime/any_clock.hpp>
