@@ -25,8 +25,8 @@ using bulwark::invalid_argument_error;
 using Catch::Contains;
 
 namespace {
-constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf = std::numeric_limits<double>::infinity();
+constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
+constexpr double k_inf = std::numeric_limits<double>::infinity();
 constexpr std::int64_t i64max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t i64min = std::numeric_limits<std::int64_t>::min();
 
@@ -69,20 +69,20 @@ TEST_CASE("limits: breaker time_window buckets × 1 s are bounded to a day",
 TEST_CASE("limits: breaker rates reject NaN, infinity, 0 and > 1",
           "[policy][limits][circuit_breaker]") {
     using bulwark::circuit_breaker;
-    for (double r : {nan, inf, -inf, 0.0, -0.5, 1.0000001}) {
+    for (double r : {k_nan, k_inf, -k_inf, 0.0, -0.5, 1.0000001}) {
         INFO("rate " << r);
         CHECK_THROWS_WITH(circuit_breaker({.failure_rate = r}),
                           Contains("bulwark::circuit_breaker: failure_rate must be in (0, 1]"));
         CHECK_THROWS_WITH(circuit_breaker({.slow_call_rate = r}),
                           Contains("bulwark::circuit_breaker: slow_call_rate must be in (0, 1]"));
     }
-    CHECK_THROWS_WITH(circuit_breaker({.failure_rate = nan}), Contains("(got nan)"));
+    CHECK_THROWS_WITH(circuit_breaker({.failure_rate = k_nan}), Contains("(got nan)"));
 }
 
 TEST_CASE("limits: breaker open_for growth (multiplier, cap) never overflows",
           "[policy][limits][circuit_breaker]") {
     using bulwark::circuit_breaker;
-    for (double m : {nan, inf, -inf, 0.0, 0.999, -1.0}) {
+    for (double m : {k_nan, k_inf, -k_inf, 0.0, 0.999, -1.0}) {
         INFO("multiplier " << m);
         CHECK_THROWS_WITH(circuit_breaker({.open_multiplier = m}),
                           Contains("open_multiplier must be >= 1 and finite"));
@@ -203,7 +203,7 @@ TEST_CASE("limits: timeouts reject zero and negative limits, accept duration::ma
 
 TEST_CASE("limits: retry_budget ratio, reserve and ttl", "[policy][limits][retry]") {
     using bulwark::retry_budget;
-    for (double r : {nan, inf, -inf, -0.1, 1.5, 1e9, 1e300}) {
+    for (double r : {k_nan, k_inf, -k_inf, -0.1, 1.5, 1e9, 1e300}) {
         INFO("ratio " << r);
         CHECK_THROWS_WITH((retry_budget{.ratio = r}),
                           Contains("bulwark::retry_budget: ratio must be 0 or in [1e-6, 1]"));
@@ -215,7 +215,7 @@ TEST_CASE("limits: retry_budget ratio, reserve and ttl", "[policy][limits][retry
     CHECK_NOTHROW(retry_budget{.ratio = 1e-6});
     CHECK_NOTHROW(retry_budget{.ratio = 1});
     // Regression: min_per_second × ttl × 1/ratio overflowed llround for a huge reserve.
-    for (double m : {nan, inf, -1.0, 1e6 + 1, 1e300}) {
+    for (double m : {k_nan, k_inf, -1.0, 1e6 + 1, 1e300}) {
         INFO("min_per_second " << m);
         CHECK_THROWS_WITH((retry_budget{.min_per_second = m}),
                           Contains("min_per_second must be in [0, 1e6]"));
@@ -226,27 +226,28 @@ TEST_CASE("limits: retry_budget ratio, reserve and ttl", "[policy][limits][retry
         CHECK(b.balance() == Approx(6e7)); // 1e6 per second over 60 s, no overflow
         CHECK(b.try_withdraw());
     }
-    for (duration t : {duration::zero(), duration::min(), duration::max(), 999ms, 61s}) {
+    for (duration t :
+         {duration::zero(), duration::min(), duration::max(), duration{999ms}, duration{61s}}) {
         INFO("ttl " << t.count());
         CHECK_THROWS_WITH((retry_budget{.ttl = t}), Contains("ttl must be in [1s, 60s]"));
     }
 }
 
 TEST_CASE("limits: concurrency_budget and grpc_throttle", "[policy][limits][retry]") {
-    for (double r : {nan, inf, -1.0, 1.01, 1e9}) {
+    for (double r : {k_nan, k_inf, -1.0, 1.01, 1e9}) {
         INFO("ratio " << r);
         CHECK_THROWS_WITH((bulwark::concurrency_budget{.ratio = r}),
                           Contains("bulwark::concurrency_budget: ratio must be in [0, 1]"));
     }
     bulwark::concurrency_budget c{.ratio = 1, .min_concurrency = UINT32_MAX};
     CHECK(c.active_calls() == 0);
-    for (double t : {nan, inf, 0.0, -1.0, 1000.5, 1e300}) {
+    for (double t : {k_nan, k_inf, 0.0, -1.0, 1000.5, 1e300}) {
         INFO("max_tokens " << t);
         CHECK_THROWS_WITH((bulwark::grpc_throttle{.max_tokens = t}),
                           Contains("bulwark::grpc_throttle: max_tokens must be in (0, 1000]"));
     }
     // Regression: a huge token_ratio was accepted and overflowed llround(ratio × 1000).
-    for (double r : {nan, inf, 0.0, -0.1, 10.5, 1e300}) {
+    for (double r : {k_nan, k_inf, 0.0, -0.1, 10.5, 1e300}) {
         INFO("token_ratio " << r);
         CHECK_THROWS_WITH(
             (bulwark::grpc_throttle{.token_ratio = r}),
