@@ -7,10 +7,9 @@
 #include <bulwark/detail/hash.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <string>
 
 namespace bulwark {
 
