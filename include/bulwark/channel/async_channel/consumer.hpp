@@ -5,7 +5,6 @@
 /// has stayed empty through a short spin.
 
 #include <bulwark/channel/async_channel/core.hpp>
-#include <bulwark/runtime/task.hpp>
 
 #include <optional>
 #include <thread>
@@ -38,15 +37,6 @@ bool next_item(S& s, typename S::lane& l, std::optional<typename S::item>& out, 
     return got;
 }
 
-/// A redelivery timer: waits for the backoff (or the channel's close), then hands the item back.
-template <class S>
-detached park(S* s, typename S::lane* l, typename S::item it, duration delay) {
-    co_await s->clock.async_sleep_for(delay, s->stop.get_token());
-    s->unparked.fetch_add(1, std::memory_order_seq_cst);
-    s->push_inbox(*l, std::move(it));
-    s->timers.fetch_sub(1, std::memory_order_release); // last touch of *s (close waits)
-}
-
 template <class S>
 void redeliver(S& s, typename S::lane& l, typename S::item& it, worker_counters& c) {
     duration delay = redelivery_delay(s.policy, it.deliveries);
@@ -55,7 +45,7 @@ void redeliver(S& s, typename S::lane& l, typename S::item& it, worker_counters&
         return;
     }
     s.timers.fetch_add(1, std::memory_order_relaxed);
-    park(&s, &l, std::move(it), delay); // returns once its timer is registered (or fired)
+    s.park(&l, std::move(it), delay); // returns once its timer is registered (or fired)
     // Counted as parked only now: wait_idle() must not report idle while the timer does not
     // exist yet, or a manual clock advanced in between would leave it due too late.
     c.parked.bump();

@@ -16,6 +16,7 @@
 #include <bulwark/channel/delivery.hpp>
 #include <bulwark/channel/queue.hpp>
 #include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -115,6 +116,16 @@ struct channel_state {
             l.inbox_size.fetch_add(1, std::memory_order_release);
         }
         l.q.interrupt_sleep();
+    }
+
+    /// A redelivery timer: waits for the backoff (or the channel's close), then hands the item
+    /// back. A member (not a free template): clang 14 cannot assemble the latter's coroutine
+    /// frame under -g with ASan ("Cannot represent a difference across sections").
+    detached park(lane* l, item it, duration delay) {
+        co_await clock.async_sleep_for(delay, stop.get_token());
+        unparked.fetch_add(1, std::memory_order_seq_cst);
+        push_inbox(*l, std::move(it));
+        timers.fetch_sub(1, std::memory_order_release); // last touch of *this (close waits)
     }
 
     void notify_progress() noexcept {
