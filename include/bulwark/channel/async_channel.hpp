@@ -9,6 +9,7 @@
 #include <bulwark/channel/async_channel/core.hpp>
 #include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/delivery.hpp>
+#include <bulwark/channel/handler.hpp>
 #include <bulwark/channel/queue.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/detail/validate.hpp>
@@ -80,11 +81,12 @@ struct async_channel_options {
     any_clock clock{};
 };
 
-/// A handler for `async_channel<T>`: `void(T&)` / `void(const T&)` (auto-ack: returning acks,
-/// throwing nacks) or `void(bulwark::delivery<T>&)` (explicit ack / nack / dead_letter).
+/// A handler for `async_channel<T>` (the shared rule of channel/handler.hpp):
+/// `void(bulwark::delivery<T>&)` (explicit ack / nack / dead_letter), else `void(T&)` /
+/// `void(const T&)` (auto-ack: returning acks, throwing nacks).
 template <class H, class T>
 concept async_handler = std::move_constructible<std::decay_t<H>> &&
-    (std::invocable<std::decay_t<H>&, T&> || std::invocable<std::decay_t<H>&, delivery<T>&>);
+    (handler_shape_of<std::decay_t<H>, T&, void, delivery<T>&> != handler_shape::none);
 
 /// An asynchronous, bounded, in-process channel of `T` with consumer threads.
 ///

@@ -6,6 +6,7 @@
 
 #include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/delivery.hpp>
+#include <bulwark/channel/handler.hpp>
 #include <bulwark/core/error.hpp>
 
 #include <concepts>
@@ -40,12 +41,9 @@ struct handler_model final : erased_handler<T> {
     explicit handler_model(H h)
         : h_(std::move(h)) {}
     void call(delivery<T>& d) override {
-        if constexpr (std::is_invocable_v<H&, T&>) {
-            h_(d.message()); // auto-ack form: returning is the ack
-            d.ack();
-        } else {
-            h_(d);
-        }
+        // The shared rule of channel/handler.hpp: the explicit-ack handle, else the message
+        // (returning is the ack); a channel of bare `T` has no envelope.
+        call_handler_acked<void>(h_, d, d.message(), [] {});
     }
     H h_;
 };
