@@ -100,7 +100,7 @@ void crash_and_resume_everywhere(MakeStore&& make_store, bool with_failure) {
     // A run without a crash: how many saves it makes.
     int total_saves = 0;
     {
-        auto store = make_store("baseline");
+        auto store = make_store(std::string("baseline") + (with_failure ? "-f" : ""));
         service svc;
         if (with_failure)
             svc.fail_steps.insert("ship");
@@ -113,7 +113,8 @@ void crash_and_resume_everywhere(MakeStore&& make_store, bool with_failure) {
     for (int at = 1; at <= total_saves; ++at)
         for (bool after : {false, true}) {
             CAPTURE(at, after, with_failure);
-            auto store = make_store("crash-" + std::to_string(at) + (after ? "a" : "b"));
+            auto store = make_store("crash-" + std::to_string(at) + (after ? "a" : "b") +
+                                    (with_failure ? "-f" : ""));
             service svc;
             if (with_failure)
                 svc.fail_steps.insert("ship");
