@@ -229,6 +229,7 @@ public:
             writer = std::unique_lock(stripes_[std::hash<std::string_view>{}(stream) % stripes_.size()]);
         const std::string subject = subject_of(stream);
         auto state = cached(stream);
+        bool from_cache = state.has_value();
         if (!state) {
             auto fresh = last_append(subject);
             if (!fresh)
@@ -237,10 +238,23 @@ public:
         }
         for (int attempt = 0;; ++attempt) {
             const stream_version current = state->version;
+            if (from_cache && expected != expected_version::any && expected != current) {
+                // The cache may be behind (another process appended): ask the server.
+                auto fresh = last_append(subject);
+                if (!fresh)
+                    return fresh.error();
+                state = *fresh;
+                from_cache = false;
+                continue;
+            }
             if (expected != expected_version::any && expected != current) {
-                if (expected < current)
-                    if (auto dup = recognise_retry(stream, expected, events))
+                if (expected < current) {
+                    if (!state->last_msg_id.empty() && state->last_msg_id != events.front().id &&
+                        current - expected == events.size())
+                        ; // the last append is someone else's and fills exactly our span: not ours
+                    else if (auto dup = recognise_retry(stream, expected, events))
                         return *dup;
+                }
                 remember(stream, *state);
                 return make_conflict(std::string(stream), expected, current);
             }
@@ -296,6 +310,7 @@ public:
             if (!fresh)
                 return fresh.error();
             state = *fresh;
+            from_cache = false;
             if (state->last_msg_id == events.front().id)
                 return duplicate_at(stream, state->seq);
             if (expected != expected_version::any && expected == state->version)

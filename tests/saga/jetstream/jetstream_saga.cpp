@@ -6,6 +6,7 @@
 #include <bulwark/saga/jetstream_store.hpp>
 
 #include <atomic>
+#include <thread>
 #include <memory>
 
 using namespace saga_test;
@@ -64,7 +65,18 @@ TEST_CASE("jetstream saga store R3: run, crash, resume on a 3-node cluster",
     BULWARK_NEED_NATS(bin);
     bulwark::testing::nats_cluster cluster(bin);
     bulwark::nats_transport nats(opts_for(cluster.urls()));
-    bulwark::jetstream_saga_store store{nats, {.bucket = "SAGAS_R3", .replicas = 3}};
+    std::unique_ptr<bulwark::jetstream_saga_store> owned;
+    for (int i = 0; !owned; ++i) { // a new cluster may not place an R3 bucket at once
+        try {
+            owned = std::make_unique<bulwark::jetstream_saga_store>(
+                nats, bulwark::jetstream_saga_store_options{.bucket = "SAGAS_R3", .replicas = 3});
+        } catch (const bulwark::resilience_error&) {
+            if (i >= 100)
+                throw;
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+    auto& store = *owned;
     service svc;
     svc.fail_steps.insert("confirm");
     {
