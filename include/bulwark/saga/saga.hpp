@@ -291,7 +291,8 @@ private:
     template <class R, class F, std::size_t... I>
     R with_step_impl(std::uint32_t i, F& f, std::index_sequence<I...>) {
         std::optional<R> out;
-        ((i == I ? (out.emplace(f(std::get<I>(steps_))), true) : false) || ...);
+        [[maybe_unused]] const bool found =
+            ((i == I ? (out.emplace(f(std::get<I>(steps_))), true) : false) || ...);
         return std::move(*out);
     }
 
