@@ -78,9 +78,10 @@ void BM_sqlite_plain(benchmark::State& state) {
     sqlite3* db = nullptr;
     sqlite3_open(path.c_str(), &db);
     sqlite3_busy_timeout(db, 5000);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE ev(position INTEGER PRIMARY KEY, stream TEXT, version INTEGER,"
-                     " id TEXT, type TEXT, payload BLOB, UNIQUE(stream, version));",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE ev(position INTEGER PRIMARY KEY, stream TEXT, version INTEGER,"
+                 " id TEXT, type TEXT, payload BLOB, UNIQUE(stream, version));",
                  nullptr, nullptr, nullptr);
     sqlite3_stmt* ins = nullptr;
     sqlite3_prepare_v2(db, "INSERT INTO ev(stream, version, id, type, payload) VALUES(?,?,?,?,?)",
@@ -95,7 +96,8 @@ void BM_sqlite_plain(benchmark::State& state) {
             sqlite3_bind_text(ins, 1, "s", 1, SQLITE_STATIC);
             sqlite3_bind_int64(ins, 2, ++v);
             sqlite3_bind_text(ins, 3, e.id.data(), static_cast<int>(e.id.size()), SQLITE_STATIC);
-            sqlite3_bind_text(ins, 4, e.type.data(), static_cast<int>(e.type.size()), SQLITE_STATIC);
+            sqlite3_bind_text(ins, 4, e.type.data(), static_cast<int>(e.type.size()),
+                              SQLITE_STATIC);
             sqlite3_bind_blob(ins, 5, e.payload.data(), static_cast<int>(e.payload.size()),
                               SQLITE_STATIC);
             sqlite3_step(ins);
@@ -108,7 +110,11 @@ void BM_sqlite_plain(benchmark::State& state) {
     sqlite3_close(db);
     std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
-BENCHMARK(BM_sqlite_plain)->Name("BM_append/sqlite/plain_insert_loop")->Arg(1)->Arg(100)->UseRealTime();
+BENCHMARK(BM_sqlite_plain)
+    ->Name("BM_append/sqlite/plain_insert_loop")
+    ->Arg(1)
+    ->Arg(100)
+    ->UseRealTime();
 
 void BM_sqlite_read(benchmark::State& state) {
     auto path = temp_file("events.db");
@@ -130,8 +136,9 @@ void BM_sqlite_read_plain(benchmark::State& state) {
     sqlite3* db = nullptr;
     sqlite3_open(path.c_str(), &db);
     sqlite3_stmt* sel = nullptr;
-    sqlite3_prepare_v2(db, "SELECT position, version, id, type, payload, metadata FROM "
-                           "bulwark_events WHERE stream = ?1 AND version >= ?2 ORDER BY version",
+    sqlite3_prepare_v2(db,
+                       "SELECT position, version, id, type, payload, metadata FROM "
+                       "bulwark_events WHERE stream = ?1 AND version >= ?2 ORDER BY version",
                        -1, &sel, nullptr);
     for (auto _ : state) {
         sqlite3_bind_text(sel, 1, "s", 1, SQLITE_STATIC);
@@ -178,8 +185,9 @@ void BM_js_append(benchmark::State& state) {
     }
     const auto n = static_cast<std::size_t>(state.range(0));
     static int run = 0;
-    bulwark::jetstream_event_store store{
-        *env.nats, {.stream = "BENCH_ES" + std::to_string(++run), .subject_prefix = "bench.es" + std::to_string(run)}};
+    bulwark::jetstream_event_store store{*env.nats,
+                                         {.stream = "BENCH_ES" + std::to_string(++run),
+                                          .subject_prefix = "bench.es" + std::to_string(run)}};
     std::uint64_t v = 0;
     for (auto _ : state) {
         state.PauseTiming();
@@ -208,7 +216,8 @@ void BM_js_publish_raw(benchmark::State& state) {
     const std::string name = "BENCH_RAW" + std::to_string(++run);
     const std::string subject = "bench.raw" + std::to_string(run) + ".s";
     bulwark::jetstream js(*env.nats);
-    js.declare_stream({.name = name, .subjects = {"bench.raw" + std::to_string(run) + ".>"}}).value();
+    js.declare_stream({.name = name, .subjects = {"bench.raw" + std::to_string(run) + ".>"}})
+        .value();
     std::uint64_t last = 0;
     for (auto _ : state) {
         state.PauseTiming();
@@ -236,7 +245,11 @@ void BM_js_publish_raw(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
-BENCHMARK(BM_js_publish_raw)->Name("BM_append/jetstream/raw_js_Publish")->Arg(1)->Arg(100)->UseRealTime();
+BENCHMARK(BM_js_publish_raw)
+    ->Name("BM_append/jetstream/raw_js_Publish")
+    ->Arg(1)
+    ->Arg(100)
+    ->UseRealTime();
 
 void BM_js_read(benchmark::State& state) {
     auto& env = nats_env::get();
@@ -244,7 +257,8 @@ void BM_js_read(benchmark::State& state) {
         state.SkipWithError("skipped: nats-server not found");
         return;
     }
-    bulwark::jetstream_event_store store{*env.nats, {.stream = "BENCH_READ", .subject_prefix = "bench.read"}};
+    bulwark::jetstream_event_store store{*env.nats,
+                                         {.stream = "BENCH_READ", .subject_prefix = "bench.read"}};
     if (store.version("s").value() == 0)
         for (int i = 0; i < 100; ++i)
             (void)store.append("s", make_batch(1), static_cast<std::uint64_t>(i));

@@ -11,9 +11,7 @@ namespace {
 
 struct work {
     int* counter;
-    void operator()(bulwark::saga_context&) const {
-        benchmark::DoNotOptimize(++*counter);
-    }
+    void operator()(bulwark::saga_context&) const { benchmark::DoNotOptimize(++*counter); }
 };
 
 void BM_saga_4_steps(benchmark::State& state) {

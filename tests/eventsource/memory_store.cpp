@@ -10,12 +10,14 @@ TEST_CASE("memory store: append and read", "[eventsource][memory]") {
     law_append_and_read(store);
 }
 
-TEST_CASE("memory store: a stale expected version is a concurrency_conflict", "[eventsource][memory]") {
+TEST_CASE("memory store: a stale expected version is a concurrency_conflict",
+          "[eventsource][memory]") {
     bulwark::memory_event_store store;
     law_conflict(store);
 }
 
-TEST_CASE("memory store: a retried append is recognised by its event ids", "[eventsource][memory]") {
+TEST_CASE("memory store: a retried append is recognised by its event ids",
+          "[eventsource][memory]") {
     bulwark::memory_event_store store;
     law_idempotent_retry(store);
 }
@@ -26,7 +28,8 @@ TEST_CASE("memory store: 8 threads, one winner per version", "[eventsource][memo
     law_concurrent_retry_loop([&](int) -> bulwark::memory_event_store& { return store; }, 100);
 }
 
-TEST_CASE("memory store: snapshot + replay equals full replay", "[eventsource][memory][aggregate]") {
+TEST_CASE("memory store: snapshot + replay equals full replay",
+          "[eventsource][memory][aggregate]") {
     bulwark::memory_event_store store;
     law_snapshot_replay(store);
 }
@@ -84,6 +87,7 @@ TEST_CASE("aggregate repository: snapshots need snapshot_state/restore_state",
 TEST_CASE("outbox relay: bad batch size is rejected", "[eventsource][outbox]") {
     bulwark::memory_event_store store;
     recording_transport t;
-    CHECK_THROWS_WITH((bulwark::outbox_relay{store, t, {.batch = 0}}),
-                      Catch::Contains("bulwark::outbox_relay: batch must be in [1, 100000] (got 0)"));
+    CHECK_THROWS_WITH(
+        (bulwark::outbox_relay{store, t, {.batch = 0}}),
+        Catch::Contains("bulwark::outbox_relay: batch must be in [1, 100000] (got 0)"));
 }

@@ -60,8 +60,10 @@ void law_conflict(Store& store) {
         CHECK(std::string(c.what()).find("concurrency conflict") != std::string::npos);
     }
     // Ahead of the stream, and "no stream" on an existing one.
-    CHECK(bulwark::is_concurrency_conflict(store.append("law-conflict", std::vector{ev()}, 7).error()));
-    CHECK(bulwark::is_concurrency_conflict(store.append("law-conflict", std::vector{ev()}, 0).error()));
+    CHECK(bulwark::is_concurrency_conflict(
+        store.append("law-conflict", std::vector{ev()}, 7).error()));
+    CHECK(bulwark::is_concurrency_conflict(
+        store.append("law-conflict", std::vector{ev()}, 0).error()));
     CHECK(store.version("law-conflict").value() == 2); // nothing written by the losers
     // Bad arguments are not conflicts.
     auto bad = store.append("", std::vector{ev()}, 0);

@@ -31,7 +31,9 @@ struct item_added {
     std::string sku;
     long qty = 0;
     long price = 0;
-    std::string text() const { return sku + "|" + std::to_string(qty) + "|" + std::to_string(price); }
+    std::string text() const {
+        return sku + "|" + std::to_string(qty) + "|" + std::to_string(price);
+    }
 };
 struct order_paid {
     static constexpr std::string_view event_type = "order_paid";
@@ -103,7 +105,9 @@ struct order : bulwark::aggregate<order, text_codec, order_placed, item_added, o
 
     // decisions
     void place(std::string c) { record(order_placed{std::move(c), 0}); }
-    void add(std::string sku, long qty, long price) { record(item_added{std::move(sku), qty, price}); }
+    void add(std::string sku, long qty, long price) {
+        record(item_added{std::move(sku), qty, price});
+    }
     void pay(long amount) { record(order_paid{amount}); }
 
     // snapshots
@@ -165,14 +169,16 @@ struct recording_transport {
         std::lock_guard lock(mutex);
         if (fail_after >= 0 && static_cast<int>(log.size()) >= fail_after)
             return bulwark::errc::transport_error;
-        log.push_back({std::string(subject), std::string(h.get(bulwark::header::message_id).value_or("")),
+        log.push_back({std::string(subject),
+                       std::string(h.get(bulwark::header::message_id).value_or("")),
                        std::string(h.get(bulwark::header::nats_msg_id).value_or("")),
                        std::string(h.get(bulwark::header::event_type).value_or("")),
                        std::string(reinterpret_cast<const char*>(data.data()), data.size())});
         return bulwark::outcome<void>::success();
     }
     handle subscribe(std::string_view, std::string_view, bulwark::message_handler) { return {}; }
-    bulwark::outcome<bulwark::received_message> request(std::string_view, const bulwark::header_map&,
+    bulwark::outcome<bulwark::received_message> request(std::string_view,
+                                                        const bulwark::header_map&,
                                                         std::span<const std::byte>,
                                                         bulwark::time_point) {
         return bulwark::errc::no_responders;

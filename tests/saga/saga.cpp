@@ -90,8 +90,7 @@ TEST_CASE("saga: a compensation that fails twice then succeeds is retried by its
     std::vector<std::uint32_t> retries;
     auto act = [&svc](bulwark::saga_context& sc) { svc.act(sc); };
     auto undo_policy = bulwark::pipeline{bulwark::retry{.max_attempts = 3}};
-    bulwark::saga s{bulwark::saga_options{.name = "order"},
-                    bulwark::step{"reserve", act, act},
+    bulwark::saga s{bulwark::saga_options{.name = "order"}, bulwark::step{"reserve", act, act},
                     bulwark::step{"charge", act, act, bulwark::pipeline<>{}, undo_policy},
                     bulwark::step{"ship", act, act}};
     bulwark::memory_saga_store store;
@@ -124,8 +123,7 @@ TEST_CASE("saga: a compensation that always fails parks the saga, reported, neve
                     bulwark::step{"reserve", act, act},
                     bulwark::step{"charge", act, act, bulwark::pipeline<>{},
                                   bulwark::pipeline{bulwark::retry{.max_attempts = 4}}},
-                    bulwark::step{"ship", act, act},
-                    bulwark::step{"confirm", act, act}};
+                    bulwark::step{"ship", act, act}, bulwark::step{"confirm", act, act}};
     auto r = s.run(store, "o-3");
     REQUIRE(r.has_value());
     CHECK(r->status == saga_status::parked);
@@ -136,7 +134,8 @@ TEST_CASE("saga: a compensation that always fails parks the saga, reported, neve
     CHECK(svc.actions() == std::vector<std::string>{"reserve", "charge", "ship", "confirm",
                                                     "undo:ship", "undo:charge", "undo:charge",
                                                     "undo:charge", "undo:charge"});
-    CHECK(std::count(kinds.begin(), kinds.end(), bulwark::saga_event_kind::compensation_failed) == 1);
+    CHECK(std::count(kinds.begin(), kinds.end(), bulwark::saga_event_kind::compensation_failed) ==
+          1);
     CHECK(kinds.back() == bulwark::saga_event_kind::parked);
     auto parked = s.parked(store).value();
     REQUIRE(parked.size() == 1);
@@ -175,10 +174,9 @@ TEST_CASE("saga: per-step timeout on a manual clock", "[saga][timeout]") {
             return bulwark::errc::cancelled; // ... and gives up on the deadline
         return bulwark::outcome<void>::success();
     };
-    bulwark::saga s{bulwark::saga_options{.name = "order", .clock = clock},
-                    bulwark::step{"reserve", act, act},
-                    bulwark::step{"charge", slow, act}.with_timeout(2s),
-                    bulwark::step{"ship", act, act}};
+    bulwark::saga s{
+        bulwark::saga_options{.name = "order", .clock = clock}, bulwark::step{"reserve", act, act},
+        bulwark::step{"charge", slow, act}.with_timeout(2s), bulwark::step{"ship", act, act}};
     auto r = s.run(store, "o-t");
     REQUIRE(r.has_value());
     CHECK(saw_deadline);
@@ -261,7 +259,8 @@ TEST_CASE("saga: settings are validated", "[saga]") {
                       Catch::Contains("bulwark::saga: step names must be unique within the saga"));
     CHECK_THROWS_WITH((bulwark::saga{bulwark::saga_options{.name = ""}, bulwark::step{"a", act}}),
                       Catch::Contains("bulwark::saga: name must be not empty"));
-    CHECK_THROWS_WITH(bulwark::step("", act), Catch::Contains("bulwark::step: name must be not empty"));
+    CHECK_THROWS_WITH(bulwark::step("", act),
+                      Catch::Contains("bulwark::step: name must be not empty"));
     bulwark::memory_saga_store store;
     bulwark::saga s{bulwark::step{"a", act}};
     CHECK_THROWS_WITH(s.run(store, ""), Catch::Contains("bulwark::saga: id must be not empty"));
@@ -289,22 +288,22 @@ TEST_CASE("saga: steps that are commands over the bus", "[saga][bus]") {
             throw std::runtime_error("not enough stock");
         reserved[c.key] = c.qty;
     });
-    auto h2 = commands.handle<release_stock>([&](const release_stock& c) { reserved.erase(c.key); });
+    auto h2 =
+        commands.handle<release_stock>([&](const release_stock& c) { reserved.erase(c.key); });
     auto pay = [](bulwark::saga_context& sc) -> bulwark::outcome<void> {
         if (sc.data().at("card") == "declined")
             return bulwark::errc::rejected;
         return bulwark::outcome<void>::success();
     };
-    bulwark::saga s{
-        bulwark::step{"reserve",
-                      [&](bulwark::saga_context& sc) {
-                          return commands.send(reserve_stock{sc.idempotency_key(), 2});
-                      },
-                      [&](bulwark::saga_context& sc) {
-                          return commands.send(
-                              release_stock{sc.saga_id() + ":reserve"});
-                      }},
-        bulwark::step{"pay", pay}};
+    bulwark::saga s{bulwark::step{"reserve",
+                                  [&](bulwark::saga_context& sc) {
+                                      return commands.send(reserve_stock{sc.idempotency_key(), 2});
+                                  },
+                                  [&](bulwark::saga_context& sc) {
+                                      return commands.send(
+                                          release_stock{sc.saga_id() + ":reserve"});
+                                  }},
+                    bulwark::step{"pay", pay}};
     bulwark::memory_saga_store store;
     REQUIRE(s.run(store, "o-b1", {{"card", "ok"}})->status == saga_status::completed);
     CHECK(reserved.contains("o-b1:reserve"));

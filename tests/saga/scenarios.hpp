@@ -19,10 +19,10 @@ namespace saga_test {
 // theirs), and counts raw calls and effects.
 struct service {
     std::mutex mutex;
-    std::vector<std::string> calls;        // every call, in order ("reserve", "undo:reserve")
-    std::map<std::string, int> effects;    // idempotency key -> calls with it
-    std::set<std::string> fail_steps;      // actions that fail
-    std::map<std::string, int> undo_fail;  // compensations that fail this many more times
+    std::vector<std::string> calls;       // every call, in order ("reserve", "undo:reserve")
+    std::map<std::string, int> effects;   // idempotency key -> calls with it
+    std::set<std::string> fail_steps;     // actions that fail
+    std::map<std::string, int> undo_fail; // compensations that fail this many more times
     void act(bulwark::saga_context& sc) {
         std::lock_guard lock(mutex);
         std::string name(sc.step_name());
@@ -58,10 +58,8 @@ struct service {
 
 inline auto order_saga(service& svc, bulwark::saga_options opts = {.name = "order"}) {
     auto act = [&svc](bulwark::saga_context& sc) { svc.act(sc); };
-    return bulwark::saga{std::move(opts),
-                         bulwark::step{"reserve", act, act},
-                         bulwark::step{"charge", act, act},
-                         bulwark::step{"ship", act, act},
+    return bulwark::saga{std::move(opts), bulwark::step{"reserve", act, act},
+                         bulwark::step{"charge", act, act}, bulwark::step{"ship", act, act},
                          bulwark::step{"confirm", act, act}};
 }
 

@@ -33,7 +33,9 @@ namespace bulwark {
 
 namespace detail {
 template <class D, class E>
-concept applies_event = requires(D& d, const E& e) { d.apply(e); };
+concept applies_event = requires(D& d, const E& e) {
+    d.apply(e);
+};
 } // namespace detail
 
 /// The base of an event-sourced aggregate `Derived` whose events are `Events...`, encoded by
@@ -59,12 +61,12 @@ public:
         auto r = detail::dispatch<Codec, Events...>(
             codec_, rec, [&](const auto& e) { self().apply(e); }, &decode);
         if (r == detail::dispatch_result::unknown_type)
-            return failure{errc::decode_error,
-                           std::make_exception_ptr(resilience_error(
-                               errc::decode_error, "bulwark::aggregate: stream '" + rec.stream +
-                                                       "' has an event of unknown type '" +
-                                                       rec.type + "' at version " +
-                                                       std::to_string(rec.version)))};
+            return failure{
+                errc::decode_error,
+                std::make_exception_ptr(resilience_error(
+                    errc::decode_error, "bulwark::aggregate: stream '" + rec.stream +
+                                            "' has an event of unknown type '" + rec.type +
+                                            "' at version " + std::to_string(rec.version)))};
         if (r == detail::dispatch_result::decode_failed)
             return decode;
         version_ = rec.version;

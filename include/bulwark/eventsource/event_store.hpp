@@ -45,9 +45,9 @@ inline constexpr stream_version any = std::numeric_limits<stream_version>::max()
 /// A new event to append: its unique id (the idempotency key of the append, and the message id
 /// under which the outbox publishes it), its type name and its encoded body.
 struct event_data {
-    std::string id;      ///< unique per event; `new_event_id()` makes one
-    std::string type;    ///< the event type's name (`event_type_name<E>`)
-    std::string payload; ///< the encoded event (bytes; any encoding the codec chose)
+    std::string id;         ///< unique per event; `new_event_id()` makes one
+    std::string type;       ///< the event type's name (`event_type_name<E>`)
+    std::string payload;    ///< the encoded event (bytes; any encoding the codec chose)
     std::string metadata{}; ///< optional: correlation id, causation id, ... as the user likes
 };
 
@@ -121,8 +121,8 @@ public:
 
 /// The failure of an append that lost the race.
 inline failure make_conflict(std::string stream, stream_version expected, stream_version actual) {
-    return failure{errc::rejected, std::make_exception_ptr(concurrency_conflict(
-                                       std::move(stream), expected, actual))};
+    return failure{errc::rejected, std::make_exception_ptr(
+                                       concurrency_conflict(std::move(stream), expected, actual))};
 }
 /// The failure of a store that could not do its work.
 inline failure make_store_error(const std::string& what) {
@@ -174,8 +174,8 @@ inline bool is_retry_of(std::span<const std::string> stored_ids,
 inline std::optional<failure> check_append_args(std::string_view stream,
                                                 std::span<const event_data> events) {
     auto bad = [](const std::string& what) {
-        return failure{errc::invalid_argument,
-                       std::make_exception_ptr(invalid_argument_error("bulwark::event_store: " + what))};
+        return failure{errc::invalid_argument, std::make_exception_ptr(invalid_argument_error(
+                                                   "bulwark::event_store: " + what))};
     };
     if (stream.empty())
         return bad("the stream id is empty");

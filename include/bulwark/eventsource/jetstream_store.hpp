@@ -5,8 +5,8 @@
 ///
 /// ```cpp
 /// bulwark::nats_transport nats({.servers = {"nats://127.0.0.1:4222"}});
-/// bulwark::jetstream_event_store store{nats, {.stream = "ORDERS_ES", .subject_prefix = "es.orders"}};
-/// store.append("order-7", events, 3);
+/// bulwark::jetstream_event_store store{nats, {.stream = "ORDERS_ES", .subject_prefix =
+/// "es.orders"}}; store.append("order-7", events, 3);
 /// ```
 /// Layout: one JetStream stream (`stream`, subjects `<subject_prefix>.>`); one subject per event
 /// stream id (`<subject_prefix>.<stream id>`); **one JetStream message per append** (its events
@@ -58,14 +58,14 @@ namespace bulwark {
 enum class writer_serialization {
     automatic, ///< when `replicas > 1` (nats-server 2.9 does not check R>1 appends atomically)
     always,
-    never,     ///< trust the server (R1, or nats-server >= 2.11)
+    never, ///< trust the server (R1, or nats-server >= 2.11)
 };
 
 /// Settings of `jetstream_event_store`.
 struct jetstream_event_store_options {
     std::string stream = "BULWARK_EVENTS"; ///< the JetStream stream (created if missing)
     std::string subject_prefix = "bulwark.events";
-    int replicas = 1;                      ///< 1 (exact CAS on 2.9) or 3 / 5 (see the guarantee)
+    int replicas = 1; ///< 1 (exact CAS on 2.9) or 3 / 5 (see the guarantee)
     stream_storage storage = stream_storage::file;
     /// Window in which the server drops a re-published append by its `Nats-Msg-Id`.
     duration duplicate_window = std::chrono::minutes(2);
@@ -202,11 +202,11 @@ public:
                             .replicas = opts_.replicas,
                             .duplicate_window = opts_.duplicate_window})
             .value();
-        snapshots_ = detail::es::open_bucket(js_.native_handle(), opts_.stream + "_SNAP",
-                                             opts_.replicas, 1);
-        serialize_ = opts_.serialize_writers == writer_serialization::always ||
-                     (opts_.serialize_writers == writer_serialization::automatic &&
-                      opts_.replicas > 1);
+        snapshots_ =
+            detail::es::open_bucket(js_.native_handle(), opts_.stream + "_SNAP", opts_.replicas, 1);
+        serialize_ =
+            opts_.serialize_writers == writer_serialization::always ||
+            (opts_.serialize_writers == writer_serialization::automatic && opts_.replicas > 1);
     }
 
     const jetstream_event_store_options& options() const noexcept { return opts_; }
@@ -226,7 +226,8 @@ public:
                                "append"))};
         std::unique_lock<std::mutex> writer;
         if (serialize_)
-            writer = std::unique_lock(stripes_[std::hash<std::string_view>{}(stream) % stripes_.size()]);
+            writer =
+                std::unique_lock(stripes_[std::hash<std::string_view>{}(stream) % stripes_.size()]);
         const std::string subject = subject_of(stream);
         auto state = cached(stream);
         bool from_cache = state.has_value();
@@ -297,8 +298,8 @@ public:
                     return duplicate_at(stream, pa->Sequence);
                 tail t{pa->Sequence, current + events.size()};
                 remember(stream, t);
-                return append_result{current + 1, t.version, position(pa->Sequence, events.size() - 1),
-                                     false};
+                return append_result{current + 1, t.version,
+                                     position(pa->Sequence, events.size() - 1), false};
             }
             forget(stream);
             if (static_cast<int>(jerr) != wrong_last_sequence || attempt >= 100)
@@ -345,7 +346,8 @@ public:
             auto before = out.size();
             if (!decode(m, seq, std::string(stream), first, out))
                 forked = make_store_error("bulwark::jetstream_event_store: malformed append at "
-                                          "sequence " + std::to_string(seq));
+                                          "sequence " +
+                                          std::to_string(seq));
             expect_next = first + (out.size() - before);
             return !forked;
         });
@@ -361,7 +363,8 @@ public:
         std::vector<recorded_event> out;
         jsStreamInfo* si = nullptr;
         jsErrCode jerr{};
-        natsStatus s = js_GetStreamInfo(&si, js_.native_handle(), opts_.stream.c_str(), nullptr, &jerr);
+        natsStatus s =
+            js_GetStreamInfo(&si, js_.native_handle(), opts_.stream.c_str(), nullptr, &jerr);
         if (s != NATS_OK)
             return detail::es::nats_error("stream info", s, static_cast<int>(jerr));
         detail::nats::stream_info_ptr info(si);
@@ -371,21 +374,23 @@ public:
             return out;
         const std::size_t prefix = opts_.subject_prefix.size() + 1;
         std::optional<failure> bad;
-        auto scanned = scan(opts_.subject_prefix + ".>", start, last, [&](natsMsg* m, std::uint64_t seq) {
-            const char* v = nullptr;
-            natsMsgHeader_Get(m, "Bulwark-Version", &v);
-            std::string stream = std::string(natsMsg_GetSubject(m)).substr(prefix);
-            std::vector<recorded_event> batch;
-            if (!decode(m, seq, stream, detail::es::to_u64(v), batch)) {
-                bad = make_store_error("bulwark::jetstream_event_store: malformed append at "
-                                       "sequence " + std::to_string(seq));
-                return false;
-            }
-            for (auto& e : batch)
-                if (e.position > after && out.size() < max)
-                    out.push_back(std::move(e));
-            return out.size() < max;
-        });
+        auto scanned =
+            scan(opts_.subject_prefix + ".>", start, last, [&](natsMsg* m, std::uint64_t seq) {
+                const char* v = nullptr;
+                natsMsgHeader_Get(m, "Bulwark-Version", &v);
+                std::string stream = std::string(natsMsg_GetSubject(m)).substr(prefix);
+                std::vector<recorded_event> batch;
+                if (!decode(m, seq, stream, detail::es::to_u64(v), batch)) {
+                    bad = make_store_error("bulwark::jetstream_event_store: malformed append at "
+                                           "sequence " +
+                                           std::to_string(seq));
+                    return false;
+                }
+                for (auto& e : batch)
+                    if (e.position > after && out.size() < max)
+                        out.push_back(std::move(e));
+                return out.size() < max;
+            });
         if (!scanned)
             return scanned.error();
         if (bad)
@@ -446,9 +451,9 @@ public:
 
 private:
     struct tail {
-        std::uint64_t seq = 0;         ///< stream sequence of the id's last append (0: none)
-        stream_version version = 0;    ///< version of its last event
-        std::string last_msg_id{};     ///< that append's Nats-Msg-Id (when fetched)
+        std::uint64_t seq = 0;      ///< stream sequence of the id's last append (0: none)
+        stream_version version = 0; ///< version of its last event
+        std::string last_msg_id{};  ///< that append's Nats-Msg-Id (when fetched)
     };
 
     static std::uint64_t position(std::uint64_t seq, std::size_t index) noexcept {
@@ -508,8 +513,8 @@ private:
         natsMsgHeader_Get(raw, "Bulwark-Version", &v);
         natsMsgHeader_Get(raw, "Bulwark-Count", &n);
         natsMsgHeader_Get(raw, "Nats-Msg-Id", &id);
-        return tail{natsMsg_GetSequence(raw),
-                    detail::es::to_u64(v) + detail::es::to_u64(n) - 1, id ? id : ""};
+        return tail{natsMsg_GetSequence(raw), detail::es::to_u64(v) + detail::es::to_u64(n) - 1,
+                    id ? id : ""};
     }
 
     /// Reads `filter` from `start` to `last` (stream sequences) through an ordered consumer;
@@ -524,7 +529,8 @@ private:
         so.Config.OptStartSeq = start <= 1 ? 0 : start;
         natsSubscription* raw = nullptr;
         jsErrCode jerr{};
-        natsStatus s = js_SubscribeSync(&raw, js_.native_handle(), filter.c_str(), nullptr, &so, &jerr);
+        natsStatus s =
+            js_SubscribeSync(&raw, js_.native_handle(), filter.c_str(), nullptr, &so, &jerr);
         if (s != NATS_OK)
             return detail::es::nats_error("read '" + filter + "'", s, static_cast<int>(jerr));
         detail::es::sub_ptr sub(raw);
@@ -577,10 +583,11 @@ private:
         if (!detail::is_retry_of(ids, events))
             return std::nullopt;
         const auto& last = (*stored)[events.size() - 1];
-        return outcome<append_result>(append_result{expected + 1, last.version, last.position, true});
+        return outcome<append_result>(
+            append_result{expected + 1, last.version, last.position, true});
     }
-    std::optional<outcome<append_result>> recognise_retry_anywhere(std::string_view stream,
-                                                                   std::span<const event_data> events) {
+    std::optional<outcome<append_result>>
+    recognise_retry_anywhere(std::string_view stream, std::span<const event_data> events) {
         auto stored = read(stream, 1);
         if (!stored)
             return outcome<append_result>(stored.error());
@@ -590,11 +597,11 @@ private:
                 for (std::size_t j = i; j < stored->size() && ids.size() < events.size(); ++j)
                     ids.push_back((*stored)[j].id);
                 if (!detail::is_retry_of(ids, events))
-                    return outcome<append_result>(make_conflict(std::string(stream),
-                                                                expected_version::any,
-                                                                stored->back().version));
+                    return outcome<append_result>(make_conflict(
+                        std::string(stream), expected_version::any, stored->back().version));
                 const auto& last = (*stored)[i + events.size() - 1];
-                return outcome<append_result>(append_result{i + 1, last.version, last.position, true});
+                return outcome<append_result>(
+                    append_result{i + 1, last.version, last.position, true});
             }
         return std::nullopt;
     }
@@ -602,7 +609,8 @@ private:
     outcome<append_result> duplicate_at(std::string_view stream, std::uint64_t seq) {
         natsMsg* raw = nullptr;
         jsErrCode jerr{};
-        natsStatus s = js_GetMsg(&raw, js_.native_handle(), opts_.stream.c_str(), seq, nullptr, &jerr);
+        natsStatus s =
+            js_GetMsg(&raw, js_.native_handle(), opts_.stream.c_str(), seq, nullptr, &jerr);
         detail::nats::msg_ptr msg(raw);
         if (s != NATS_OK)
             return detail::es::nats_error("duplicate lookup", s, static_cast<int>(jerr));

@@ -71,8 +71,8 @@ public:
         }
         append_result r{current + 1, current, log_.size(), false};
         for (const auto& e : events) {
-            recorded_event rec{std::string(stream), ++r.last_version, log_.size() + 1,
-                               e.id, e.type, e.payload, e.metadata};
+            recorded_event rec{std::string(stream), ++r.last_version, log_.size() + 1, e.id, e.type,
+                               e.payload,           e.metadata};
             idx.push_back(log_.size());
             log_.push_back(std::move(rec));
             if (!outbox_subject.empty())

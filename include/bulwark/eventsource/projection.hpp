@@ -27,7 +27,9 @@ namespace bulwark {
 
 namespace detail {
 template <class D, class E>
-concept projects_event = requires(D& d, const E& e, const recorded_event& r) { d.on(e, r); };
+concept projects_event = requires(D& d, const E& e, const recorded_event& r) {
+    d.on(e, r);
+};
 } // namespace detail
 
 /// The base of a projection `Derived` over `Events...` (others are skipped).
@@ -73,10 +75,9 @@ public:
 protected:
     projection() {
         detail::check_events<Events...>();
-        static_assert(
-            (detail::projects_event<Derived, Events> && ...),
-            "bulwark::projection: the projection needs `void on(const E&, const "
-            "bulwark::recorded_event&)` for each of its event types");
+        static_assert((detail::projects_event<Derived, Events> && ...),
+                      "bulwark::projection: the projection needs `void on(const E&, const "
+                      "bulwark::recorded_event&)` for each of its event types");
     }
 
 private:

@@ -149,11 +149,12 @@ public:
     outcome<std::vector<recorded_event>> read_all(std::uint64_t after, std::size_t max) {
         std::lock_guard lock(mutex_);
         return guarded([&] {
-            detail::sqlite::use s(db_.prepare(
-                "SELECT position, stream, version, id, type, payload, metadata FROM "
-                "bulwark_events WHERE position > ?1 ORDER BY position LIMIT ?2"));
+            detail::sqlite::use s(
+                db_.prepare("SELECT position, stream, version, id, type, payload, metadata FROM "
+                            "bulwark_events WHERE position > ?1 ORDER BY position LIMIT ?2"));
             s->bind(1, static_cast<std::int64_t>(after))
-                .bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int64_t>::max())));
+                .bind(2, static_cast<std::int64_t>(
+                             std::min<std::size_t>(max, std::numeric_limits<std::int64_t>::max())));
             std::vector<recorded_event> out;
             while (s->step())
                 out.push_back(recorded_event{s->text(1), static_cast<stream_version>(s->int64(2)),
@@ -192,8 +193,8 @@ public:
     outcome<std::optional<snapshot>> load_snapshot(std::string_view stream) {
         std::lock_guard lock(mutex_);
         return guarded([&] {
-            detail::sqlite::use s(db_.prepare(
-                "SELECT version, state FROM bulwark_snapshots WHERE stream = ?1"));
+            detail::sqlite::use s(
+                db_.prepare("SELECT version, state FROM bulwark_snapshots WHERE stream = ?1"));
             s->bind(1, stream);
             std::optional<snapshot> out;
             if (s->step())
@@ -212,13 +213,13 @@ public:
             detail::sqlite::use s(
                 db_.prepare("SELECT position, id, subject, type, stream, version, payload FROM "
                             "bulwark_outbox WHERE sent = 0 ORDER BY position LIMIT ?1"));
-            s->bind(1, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int64_t>::max())));
+            s->bind(1, static_cast<std::int64_t>(
+                           std::min<std::size_t>(max, std::numeric_limits<std::int64_t>::max())));
             std::vector<outbox_message> out;
             while (s->step())
                 out.push_back(outbox_message{static_cast<std::uint64_t>(s->int64(0)), s->text(1),
                                              s->text(2), s->text(3), s->text(4),
-                                             static_cast<std::uint64_t>(s->int64(5)),
-                                             s->text(6)});
+                                             static_cast<std::uint64_t>(s->int64(5)), s->text(6)});
             return out;
         });
     }
@@ -249,8 +250,8 @@ public:
 
 private:
     template <class F>
-    auto guarded(F&& f) -> outcome<std::conditional_t<std::is_void_v<std::invoke_result_t<F>>,
-                                                      void, std::invoke_result_t<F>>> {
+    auto guarded(F&& f) -> outcome<std::conditional_t<std::is_void_v<std::invoke_result_t<F>>, void,
+                                                      std::invoke_result_t<F>>> {
         try {
             if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
                 f();
@@ -294,8 +295,8 @@ private:
     }
 
     append_result retry_result(std::string_view stream, stream_version after, std::size_t n) {
-        detail::sqlite::use s(db_.prepare(
-            "SELECT position FROM bulwark_events WHERE stream = ?1 AND version = ?2"));
+        detail::sqlite::use s(
+            db_.prepare("SELECT position FROM bulwark_events WHERE stream = ?1 AND version = ?2"));
         s->bind(1, stream).bind(2, static_cast<std::int64_t>(after + n));
         s->step();
         return append_result{after + 1, after + n, static_cast<std::uint64_t>(s->int64(0)), true};

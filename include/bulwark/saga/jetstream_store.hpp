@@ -30,10 +30,11 @@ struct jetstream_saga_store_options {
 
     void validate() const {
         constexpr std::string_view c = "jetstream_saga_store";
-        detail::require(!bucket.empty() && bucket.find_first_not_of(
-                                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                               "0123456789_-") == std::string::npos,
-                        c, "bucket", "non-empty, of [A-Za-z0-9_-]", bucket);
+        detail::require(
+            !bucket.empty() &&
+                bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-") == std::string::npos,
+            c, "bucket", "non-empty, of [A-Za-z0-9_-]", bucket);
         detail::require(replicas >= 1 && replicas <= 5, c, "replicas", "in [1, 5]", replicas);
         detail::require(api_timeout > duration::zero(), c, "api_timeout", "> 0", api_timeout);
     }
@@ -50,9 +51,9 @@ public:
         : opts_((o.validate(), std::move(o)))
         , js_(transport, {.api_timeout = opts_.api_timeout})
         , kv_(detail::es::open_bucket(js_.native_handle(), opts_.bucket, opts_.replicas, 1)) {
-        serialize_ = opts_.serialize_writers == writer_serialization::always ||
-                     (opts_.serialize_writers == writer_serialization::automatic &&
-                      opts_.replicas > 1);
+        serialize_ =
+            opts_.serialize_writers == writer_serialization::always ||
+            (opts_.serialize_writers == writer_serialization::automatic && opts_.replicas > 1);
     }
 
     outcome<void> save(const saga_record& r) {

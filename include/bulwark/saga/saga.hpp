@@ -48,16 +48,16 @@ namespace bulwark {
 
 /// What happened in a saga (the listener's argument).
 enum class saga_event_kind : std::uint8_t {
-    started,           ///< a new saga was recorded
-    resumed,           ///< an unfinished saga was picked up again (after a crash or by another run)
-    step_completed,    ///< a step's action succeeded and was recorded
-    step_failed,       ///< a step's action failed (after its pipeline gave up); compensation starts
-    step_compensated,  ///< a step's compensation succeeded and was recorded
+    started,          ///< a new saga was recorded
+    resumed,          ///< an unfinished saga was picked up again (after a crash or by another run)
+    step_completed,   ///< a step's action succeeded and was recorded
+    step_failed,      ///< a step's action failed (after its pipeline gave up); compensation starts
+    step_compensated, ///< a step's compensation succeeded and was recorded
     compensation_failed, ///< a compensation failed after its pipeline gave up
-    parked,            ///< ... so the saga is parked for an operator (never dropped)
-    completed,         ///< every step succeeded
-    compensated,       ///< every completed step was compensated
-    store_failed,      ///< the store could not record progress: the saga stops here, to be resumed
+    parked,              ///< ... so the saga is parked for an operator (never dropped)
+    completed,           ///< every step succeeded
+    compensated,         ///< every completed step was compensated
+    store_failed, ///< the store could not record progress: the saga stops here, to be resumed
 };
 
 /// One saga event. Views are valid during the listener call only.
@@ -65,8 +65,8 @@ struct saga_event {
     saga_event_kind kind;
     std::string_view saga_name;
     std::string_view saga_id;
-    std::uint32_t step = 0;     ///< 1-based step index (0 for saga-wide events)
-    std::string_view step_name; ///< empty for saga-wide events
+    std::uint32_t step = 0;         ///< 1-based step index (0 for saga-wide events)
+    std::string_view step_name;     ///< empty for saga-wide events
     const failure* error = nullptr; ///< for failures
 };
 
@@ -153,7 +153,8 @@ public:
         rec.status = saga_status::running;
         rec.data = std::move(data);
         if (opts_.timeout > duration::zero())
-            rec.deadline_ns = saturating_add(opts_.clock.now(), opts_.timeout).time_since_epoch().count();
+            rec.deadline_ns =
+                saturating_add(opts_.clock.now(), opts_.timeout).time_since_epoch().count();
         rec.revision = 1;
         if (auto s = store.save(rec); !s) {
             if (is_concurrency_conflict(s.error())) { // another process started it just now
@@ -312,9 +313,9 @@ private:
     outcome<saga_result> continue_saga(Store& store, saga_record r, context& caller, bool resumed) {
         if (r.name != opts_.name)
             return failure{errc::invalid_argument,
-                           std::make_exception_ptr(invalid_argument_error(
-                               "bulwark::saga '" + opts_.name + "': saga '" + r.id +
-                               "' belongs to '" + r.name + "'"))};
+                           std::make_exception_ptr(
+                               invalid_argument_error("bulwark::saga '" + opts_.name + "': saga '" +
+                                                      r.id + "' belongs to '" + r.name + "'"))};
         if (!is_unfinished(r.status))
             return result_of(r);
         if (resumed)

@@ -17,8 +17,10 @@ using namespace std::chrono_literals;
 
 namespace {
 bulwark::nats_options opts_for(std::vector<std::string> urls) {
-    return bulwark::nats_options{.servers = std::move(urls), .name = "bulwark-es-test",
-                                 .reconnect_wait = 100ms, .max_reconnects = -1};
+    return bulwark::nats_options{.servers = std::move(urls),
+                                 .name = "bulwark-es-test",
+                                 .reconnect_wait = 100ms,
+                                 .max_reconnects = -1};
 }
 // A new cluster may not place an R3 stream until its raft groups form: retry (bounded).
 template <class Store, class Options>
@@ -51,7 +53,8 @@ TEST_CASE("jetstream store R1: the event store laws", "[eventsource][jetstream][
     REQUIRE_FALSE(bad.has_value());
     CHECK(bad.error().code == bulwark::errc::invalid_argument);
     CHECK(store.append("a.b", std::vector{ev()}, 0).has_value()); // dotted ids are fine
-    CHECK(store.append("a.*", std::vector{ev()}, 0).error().code == bulwark::errc::invalid_argument);
+    CHECK(store.append("a.*", std::vector{ev()}, 0).error().code ==
+          bulwark::errc::invalid_argument);
     CHECK_THROWS_WITH((bulwark::jetstream_event_store{nats, {.stream = "BAD.NAME"}}),
                       Catch::Contains("bulwark::jetstream_event_store: stream must be non-empty"));
 }
@@ -66,7 +69,8 @@ TEST_CASE("jetstream store R1: 8 writers on 8 connections, one winner per versio
         conns.push_back(std::make_unique<bulwark::nats_transport>(opts_for({server.url()})));
         stores.push_back(std::make_unique<bulwark::jetstream_event_store>(
             *conns.back(), bulwark::jetstream_event_store_options{
-                               .stream = "ES_RACE", .subject_prefix = "es.race",
+                               .stream = "ES_RACE",
+                               .subject_prefix = "es.race",
                                .serialize_writers = bulwark::writer_serialization::never}));
     }
     auto per_thread = [&](int t) -> bulwark::jetstream_event_store& { return *stores[t]; };
@@ -74,7 +78,8 @@ TEST_CASE("jetstream store R1: 8 writers on 8 connections, one winner per versio
     law_concurrent_retry_loop(per_thread, 10);
 }
 
-TEST_CASE("jetstream store R1: a retried append is stored once", "[eventsource][jetstream][nats-server]") {
+TEST_CASE("jetstream store R1: a retried append is stored once",
+          "[eventsource][jetstream][nats-server]") {
     BULWARK_NEED_NATS(bin);
     bulwark::testing::nats_server server(bin);
     bulwark::nats_transport nats(opts_for({server.url()}));
@@ -108,7 +113,8 @@ TEST_CASE("jetstream store R1: acknowledged appends survive a SIGKILLed server",
     BULWARK_NEED_NATS(bin);
     bulwark::testing::nats_server server(bin);
     bulwark::nats_transport nats(opts_for({server.url()}));
-    bulwark::jetstream_event_store store{nats, {.stream = "ES_DURABLE", .subject_prefix = "es.durable"}};
+    bulwark::jetstream_event_store store{nats,
+                                         {.stream = "ES_DURABLE", .subject_prefix = "es.durable"}};
     std::vector<std::string> acked;
     for (int i = 0; i < 50; ++i) {
         auto e = ev("n", std::to_string(i));
@@ -137,8 +143,8 @@ TEST_CASE("jetstream store R3: one store, 8 threads, one winner per version (ser
     bulwark::testing::nats_cluster cluster(bin);
     bulwark::nats_transport nats(opts_for(cluster.urls()));
     auto owned = make_replicated<bulwark::jetstream_event_store>(
-        nats, bulwark::jetstream_event_store_options{.stream = "ES_R3", .subject_prefix = "es.r3",
-                                                     .replicas = 3});
+        nats, bulwark::jetstream_event_store_options{
+                  .stream = "ES_R3", .subject_prefix = "es.r3", .replicas = 3});
     auto& store = *owned;
     CHECK(store.serializes_writers());
     law_append_and_read(store);
@@ -154,8 +160,8 @@ TEST_CASE("jetstream store R3: a double win (the 2.9 replicated-stream hazard) i
     bulwark::testing::nats_cluster cluster(bin);
     bulwark::nats_transport nats(opts_for(cluster.urls()));
     auto owned = make_replicated<bulwark::jetstream_event_store>(
-        nats, bulwark::jetstream_event_store_options{.stream = "ES_FORK",
-                                                     .subject_prefix = "es.fork", .replicas = 3});
+        nats, bulwark::jetstream_event_store_options{
+                  .stream = "ES_FORK", .subject_prefix = "es.fork", .replicas = 3});
     auto& store = *owned;
     REQUIRE(store.append("f", std::vector{ev(), ev()}, 0).has_value());
     // What a second process's append at the same expected version can do on 2.9 R3: a second
@@ -166,7 +172,8 @@ TEST_CASE("jetstream store R3: a double win (the 2.9 replicated-stream hazard) i
     auto e = ev();
     for (const auto* f : {&e.id, &e.type, &e.payload, &e.metadata})
         bulwark::detail::es::frame(body, *f);
-    REQUIRE(natsMsg_Create(&m, "es.fork.f", nullptr, body.data(), static_cast<int>(body.size())) == NATS_OK);
+    REQUIRE(natsMsg_Create(&m, "es.fork.f", nullptr, body.data(), static_cast<int>(body.size())) ==
+            NATS_OK);
     natsMsgHeader_Set(m, "Bulwark-Version", "2");
     natsMsgHeader_Set(m, "Bulwark-Count", "1");
     jsPubAck* pa = nullptr;
@@ -191,7 +198,9 @@ TEST_CASE("jetstream store R3: independent writers in separate processes are not
         conns.push_back(std::make_unique<bulwark::nats_transport>(opts_for(cluster.urls())));
         stores.push_back(make_replicated<bulwark::jetstream_event_store>(
             *conns.back(), bulwark::jetstream_event_store_options{
-                               .stream = "ES_R3X", .subject_prefix = "es.r3x", .replicas = 3,
+                               .stream = "ES_R3X",
+                               .subject_prefix = "es.r3x",
+                               .replicas = 3,
                                .serialize_writers = bulwark::writer_serialization::never}));
     }
     constexpr int rounds = 30;
@@ -220,7 +229,7 @@ TEST_CASE("jetstream store R3: independent writers in separate processes are not
         // A double win happened (the 2.9 hazard): it is reported, never returned as history.
         CHECK_THROWS_WITH(back.error().raise(), Catch::Contains("two appends at version"));
     }
-    WARN("R3, 8 unserialised writers, " << rounds << " rounds: " << wins.load()
-                                        << " appends acknowledged; read "
-                                        << (back.has_value() ? "consistent" : "reported a double win"));
+    WARN("R3, 8 unserialised writers, "
+         << rounds << " rounds: " << wins.load() << " appends acknowledged; read "
+         << (back.has_value() ? "consistent" : "reported a double win"));
 }

@@ -196,7 +196,7 @@ TEST_CASE("sqlite outbox: SIGKILL at random points, 200 runs: nothing lost, noth
         handled_once += n == 1;
     CHECK(handled_once == stored.size());
     CHECK(handled.size() == stored.size());
-    WARN("200 kills: " << stored.size() << " events committed (" << acked
-                       << " acknowledged), " << published.size() << " publishes, " << dropped
+    WARN("200 kills: " << stored.size() << " events committed (" << acked << " acknowledged), "
+                       << published.size() << " publishes, " << dropped
                        << " duplicates dropped by the consumer");
 }

@@ -10,12 +10,24 @@ using namespace es_test;
 TEST_CASE("sqlite store: the event store laws", "[eventsource][sqlite]") {
     temp_dir dir;
     bulwark::sqlite_event_store store{dir.file("events.db")};
-    SECTION("append and read") { law_append_and_read(store); }
-    SECTION("conflict") { law_conflict(store); }
-    SECTION("idempotent retry") { law_idempotent_retry(store); }
-    SECTION("snapshot + replay == full replay") { law_snapshot_replay(store); }
-    SECTION("projection") { law_projection(store); }
-    SECTION("outbox") { law_outbox(store); }
+    SECTION("append and read") {
+        law_append_and_read(store);
+    }
+    SECTION("conflict") {
+        law_conflict(store);
+    }
+    SECTION("idempotent retry") {
+        law_idempotent_retry(store);
+    }
+    SECTION("snapshot + replay == full replay") {
+        law_snapshot_replay(store);
+    }
+    SECTION("projection") {
+        law_projection(store);
+    }
+    SECTION("outbox") {
+        law_outbox(store);
+    }
 }
 
 TEST_CASE("sqlite store: 8 threads on one store object, one winner per version",
@@ -53,7 +65,8 @@ TEST_CASE("sqlite store: settings are durable and validated", "[eventsource][sql
     CHECK_THROWS_WITH(
         (bulwark::sqlite_event_store{dir.file("x.db"), {.busy_timeout = std::chrono::hours(2)}}),
         Catch::Contains("bulwark::sqlite: busy_timeout must be in [0, 1 h] (got 7200000000000ns)"));
-    CHECK_THROWS_AS((bulwark::sqlite_event_store{dir.file("no/such/dir/x.db")}), bulwark::store_error);
+    CHECK_THROWS_AS((bulwark::sqlite_event_store{dir.file("no/such/dir/x.db")}),
+                    bulwark::store_error);
     CHECK_THROWS_WITH((bulwark::sqlite_event_store{""}),
                       Catch::Contains("bulwark::sqlite: path must be a file name"));
 }
@@ -61,7 +74,8 @@ TEST_CASE("sqlite store: settings are durable and validated", "[eventsource][sql
 TEST_CASE("sqlite store: a locked database is a store_error, not a conflict, and writes nothing",
           "[eventsource][sqlite]") {
     temp_dir dir;
-    bulwark::sqlite_event_store store{dir.file("events.db"), {.busy_timeout = std::chrono::milliseconds(20)}};
+    bulwark::sqlite_event_store store{dir.file("events.db"),
+                                      {.busy_timeout = std::chrono::milliseconds(20)}};
     REQUIRE(store.append("s", std::vector{ev()}, 0).has_value());
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(dir.file("events.db").c_str(), &db) == SQLITE_OK);
@@ -77,7 +91,8 @@ TEST_CASE("sqlite store: a locked database is a store_error, not a conflict, and
     CHECK(store.append("s", std::vector{ev()}, 1).has_value());
 }
 
-TEST_CASE("sqlite store: purge_sent never deletes an unsent outbox row", "[eventsource][sqlite][outbox]") {
+TEST_CASE("sqlite store: purge_sent never deletes an unsent outbox row",
+          "[eventsource][sqlite][outbox]") {
     temp_dir dir;
     bulwark::sqlite_event_store store{dir.file("events.db")};
     REQUIRE(store.append("s", std::vector{ev(), ev(), ev()}, 0, "subj").has_value());

@@ -6,8 +6,8 @@
 #include <bulwark/saga/jetstream_store.hpp>
 
 #include <atomic>
-#include <thread>
 #include <memory>
+#include <thread>
 
 using namespace saga_test;
 using namespace std::chrono_literals;
@@ -39,9 +39,15 @@ TEST_CASE("jetstream saga store: records round-trip, revisions are checked",
     bulwark::testing::nats_server server(bin);
     bulwark::nats_transport nats(opts_for({server.url()}));
     bulwark::jetstream_saga_store store{nats, {.bucket = "SAGAS_RT"}};
-    bulwark::saga_record r{.id = "order 7/ü", .name = "order", .status = saga_status::compensating,
-                           .completed_steps = 2, .failed_step = 3, .error = "ship refused",
-                           .data = {{"pay", "p|7"}}, .deadline_ns = 42, .revision = 1};
+    bulwark::saga_record r{.id = "order 7/ü",
+                           .name = "order",
+                           .status = saga_status::compensating,
+                           .completed_steps = 2,
+                           .failed_step = 3,
+                           .error = "ship refused",
+                           .data = {{"pay", "p|7"}},
+                           .deadline_ns = 42,
+                           .revision = 1};
     REQUIRE(store.save(r).has_value());
     CHECK(bulwark::is_concurrency_conflict(store.save(r).error()));
     auto back = store.load("order 7/ü").value();

@@ -1,7 +1,7 @@
 // Sagas on the SQLite store: the crash-and-resume scenarios, records surviving a reopen, and a
 // real process killed with SIGKILL while running sagas, resumed by the next process.
-#include "saga/scenarios.hpp"
 #include "eventsource/support.hpp" // temp_dir
+#include "saga/scenarios.hpp"
 
 #include <bulwark/saga/sqlite_store.hpp>
 
@@ -28,10 +28,16 @@ TEST_CASE("sqlite saga store: a crash before or after any save resumes correctly
 
 TEST_CASE("sqlite saga store: records round-trip and survive a reopen", "[saga][sqlite]") {
     es_test::temp_dir dir;
-    bulwark::saga_record r{.id = "o-1", .name = "order", .status = saga_status::compensating,
-                           .completed_steps = 2, .failed_step = 3, .error = "ship refused",
-                           .data = {{"pay:id", "p|7"}, {"", "empty key"}, {"bin", std::string("a\0b", 3)}},
-                           .deadline_ns = 123456789, .revision = 1};
+    bulwark::saga_record r{
+        .id = "o-1",
+        .name = "order",
+        .status = saga_status::compensating,
+        .completed_steps = 2,
+        .failed_step = 3,
+        .error = "ship refused",
+        .data = {{"pay:id", "p|7"}, {"", "empty key"}, {"bin", std::string("a\0b", 3)}},
+        .deadline_ns = 123456789,
+        .revision = 1};
     {
         bulwark::sqlite_saga_store store{dir.file("sagas.db")};
         REQUIRE(store.save(r).has_value());
@@ -63,7 +69,8 @@ struct durable_service {
         db.exec("CREATE TABLE IF NOT EXISTS effects(key TEXT PRIMARY KEY, calls INTEGER)");
     }
     void apply(const std::string& key) {
-        db.exec("INSERT INTO effects VALUES('" + key + "', 1) ON CONFLICT(key) DO UPDATE SET "
+        db.exec("INSERT INTO effects VALUES('" + key +
+                "', 1) ON CONFLICT(key) DO UPDATE SET "
                 "calls = calls + 1");
     }
     std::map<std::string, int> effects() {
