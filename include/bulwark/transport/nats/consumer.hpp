@@ -320,6 +320,9 @@ private:
         }
         header_map headers;
         dn::get_headers(m, headers);
+        if (!headers.contains(header::message_id)) // stored as Nats-Msg-Id only (jetstream::make)
+            if (auto nid = headers.get(nats_msg_id_header))
+                headers.set(header::message_id, std::string(*nid));
         message_id id{};
         if (o_.dedupe) {
             if (auto v = headers.get(header::message_id))
