@@ -380,3 +380,26 @@ TEST_CASE("jetstream consumer: the dedupe window drops a message id seen before"
     CHECK(handled == 1);
     CHECK(window->contains(id));
 }
+
+TEST_CASE("jetstream consumer: a long handler is held in progress automatically",
+          "[nats][jetstream][nats-server]") {
+    BULWARK_NEED_NATS(bin);
+    bulwark::testing::nats_server server(bin);
+    bulwark::nats_transport t(opts_for(server.url()));
+    bulwark::jetstream js(t);
+    REQUIRE(js.declare_stream({.name = "P", .subjects = {"p.>"}}).has_value());
+    std::atomic<int> calls{0};
+    bulwark::jetstream_consumer c(
+        js, {.stream = "P", .durable = "w", .ack_wait = 500ms, .max_deliveries = 5},
+        bulwark::message_handler([&](const bulwark::message_view&) {
+            ++calls;
+            std::this_thread::sleep_for(1300ms); // 2.6 x ack_wait, no in_progress call
+            return bulwark::settle::ack();
+        }),
+        {.workers = 2});
+    REQUIRE(js.publish("p.x", {}, bytes_of("long")).has_value());
+    REQUIRE(eventually([&] { return c.stats().handled == 1; }));
+    std::this_thread::sleep_for(700ms); // past another ack wait: nothing comes back
+    CHECK(calls == 1);
+    CHECK(c.stats().handled == 1);
+}
