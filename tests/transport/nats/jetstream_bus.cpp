@@ -66,7 +66,7 @@ TEST_CASE("jetstream_bus: typed round trip with the envelope, redelivery after a
     std::vector<std::string> seen;
     bulwark::message_metadata parent;
     bulwark::stamp(parent);
-    bus.subscribe<shop::order_created>(
+    auto sub_1 = bus.subscribe<shop::order_created>(
         [&](const bulwark::envelope<shop::order_created>& e) {
             std::lock_guard l(m);
             seen.push_back(e.message().id + " " + std::to_string(e.message().total) + " corr=" +
@@ -75,7 +75,7 @@ TEST_CASE("jetstream_bus: typed round trip with the envelope, redelivery after a
         },
         {.delivery = bulwark::at_least_once{.max_deliveries = 3}});
     std::atomic<int> calls{0};
-    bus.subscribe<shop::payment_failed>(
+    auto sub_2 = bus.subscribe<shop::payment_failed>(
         [&](bulwark::bus_delivery<shop::payment_failed>& d) {
             if (++calls == 1)
                 return d.nack("ledger locked");
@@ -110,7 +110,7 @@ TEST_CASE("jetstream_bus: a malformed payload goes to the dead-letter sink with 
              }});
     bulwark::dead_letter_box<bulwark::async_message<shop::order_created>> typed;
     std::atomic<int> handled{0};
-    bus.subscribe<shop::order_created>(
+    auto sub_3 = bus.subscribe<shop::order_created>(
         [&](const shop::order_created& o) {
             if (o.id == "bad")
                 throw std::runtime_error("no such customer");
@@ -137,7 +137,7 @@ TEST_CASE("jetstream_bus: a malformed payload goes to the dead-letter sink with 
                       bad_bytes.message.data.size()) == junk);
     CHECK(bad_bytes.message.headers.get("x-origin") == "legacy");
     CHECK_THAT(bad_bytes.reason, Catch::StartsWith("order_created: malformed JSON: "));
-    CHECK(bad_bytes.kind == bulwark::dead_letter_kind::rejected);
+    CHECK(bad_bytes.kind == bulwark::dead_letter_kind::malformed);
     CHECK(bad_bytes.deliveries == 1);
     REQUIRE(typed.size() == 1);
     auto t0 = typed.items()[0];
@@ -159,7 +159,7 @@ TEST_CASE("jetstream_bus: keyed messages keep their order; the dedupe window dro
     std::mutex m;
     std::map<std::string, std::vector<int>> seen;
     auto window = std::make_shared<bulwark::dedupe_window<bulwark::message_id>>(1000);
-    bus.subscribe<shop::payment_failed>(
+    auto sub_4 = bus.subscribe<shop::payment_failed>(
         [&](bulwark::bus_delivery<shop::payment_failed>& d) {
             const auto& p = d.message().message;
             if (p.attempt % 5 == 2 && d.attempt() == 1)
@@ -174,7 +174,8 @@ TEST_CASE("jetstream_bus: keyed messages keep their order; the dedupe window dro
         window);
     for (int i = 0; i < 20; ++i)
         for (std::string order : {"a", "b", "c"})
-            REQUIRE(bus.publish_keyed(shop::payment_failed{order, i}, order) == std::error_code{});
+            REQUIRE(bus.publish(shop::payment_failed{order, i}, {.key = order}) ==
+                    std::error_code{});
     // the same message (same id) sent again after the server's duplicate window
     bulwark::message_metadata md;
     bulwark::stamp(md);

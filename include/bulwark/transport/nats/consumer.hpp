@@ -98,6 +98,10 @@ public:
     }
     /// The reason recorded if this delivery ends in a dead letter.
     void reason(std::string why) { reason_ = std::move(why); }
+    /// The kind a `term` of this delivery is dead-lettered as (default: `rejected`); a typed
+    /// front that cannot decode the message says `malformed`.
+    void dead_letter_as(dead_letter_kind k) noexcept { kind_ = k; }
+    dead_letter_kind term_kind() const noexcept { return kind_; }
     const std::string& reason() const noexcept { return reason_; }
     /// 1 on the first delivery.
     std::uint32_t delivery_count() const noexcept { return delivery_; }
@@ -107,6 +111,7 @@ private:
     std::uint32_t delivery_;
     std::mutex* ack_mutex_;
     std::string reason_{};
+    dead_letter_kind kind_ = dead_letter_kind::rejected;
 };
 
 /// A JetStream handler: a `message_handler` that may also use the `jetstream_control`.
@@ -420,7 +425,7 @@ private:
             case settle::kind::term:
                 dead_letter(m, headers, seq, attempt,
                             ctl.reason().empty() ? "terminated by the handler" : ctl.reason(),
-                            dead_letter_kind::rejected);
+                            ctl.term_kind());
                 return;
             case settle::kind::nack:
                 break;

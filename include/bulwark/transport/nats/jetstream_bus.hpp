@@ -2,7 +2,7 @@
 /// \file
 /// `jetstream_bus<Topics, Codec>`: the typed asynchronous bus with at-least-once delivery over
 /// JetStream, with the API of the in-process `async_bus` (subscribe with `async_bus_options`,
-/// `publish`, `publish_keyed`, the same three handler forms, the same dedupe window) — so a
+/// `publish(m, {.metadata, .key})`, the same three handler forms, the same dedupe window) — so a
 /// service moves from one process to many by changing the bus type.
 ///
 /// ```cpp
@@ -13,24 +13,28 @@
 ///                              {.consumers = 2, .delivery = bulwark::at_least_once{.max_deliveries
 ///                              = 5}});
 /// bus.publish(order_created{"o-1", 99.9});   // stored (publish ack) before it returns
+/// bus.publish(order_created{"o-2", 5.0}, {.key = "customer-7"});  // per-key order
 /// ```
 ///
 /// What travels: the message encoded by `Codec` (with `content-type` and `schema-version`
 /// headers: an older payload is upcast, see codec/schema.hpp), the envelope as headers
 /// (`message-id`, which is also the `Nats-Msg-Id`, `correlation-id`, `causation-id`,
-/// `timestamp`, `traceparent`), and the key of `publish_keyed` as `partition-key`.
+/// `timestamp`, `traceparent`), and the key of `publish(m, {.key = k})` as `partition-key`
+/// (the decimal `std::hash` of the key, as `message_key` computes it).
 
 #include <bulwark/channel/async_bus.hpp>
 #include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/delivery.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/channel/idempotent.hpp>
+#include <bulwark/channel/subscription.hpp>
 #include <bulwark/channel/topics.hpp>
 #include <bulwark/codec/schema.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/transport/nats/consumer.hpp>
 #include <bulwark/transport/nats/jetstream.hpp>
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -94,7 +98,8 @@ public:
     explicit jetstream_bus(jetstream& js, jetstream_bus_options o = {}, Codec c = {})
         : js_(&js)
         , o_(std::move(o))
-        , codec_(std::move(c)) {
+        , codec_(std::move(c))
+        , groups_(std::make_shared<groups>()) {
         if (o_.declare_stream) {
             stream_config sc;
             sc.name = o_.stream;
@@ -113,12 +118,14 @@ public:
     /// workers, `per_key_order`, `delivery` (`at_least_once{.max_deliveries,
     /// .redelivery_backoff}` or `at_most_once`), `auto_ack`, the typed `dead_letter` sink, and
     /// an optional dedupe window (duplicates by message id are acked and dropped, also across
-    /// redeliveries after a lost ack).
+    /// redeliveries after a lost ack). Returns the RAII handle: unsubscribing stops the group
+    /// (running handlers finish; the durable consumer stays on the server).
     template <class M, class F>
-    void subscribe(F handler, async_bus_options<M> options = {},
-                   std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
+    subscription subscribe(F handler, async_bus_options<M> options = {},
+                           std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
         if constexpr (!is_topic_v<M, topics_type>) {
             detail::require_topic<M, topics_type>();
+            return {};
         } else {
             static_assert(
                 detail::valid_async_bus_handler<M, F>,
@@ -146,13 +153,15 @@ public:
             co.dedupe = std::move(dedupe);
             auto typed = make_handler<M>(std::move(handler), max, options.auto_ack,
                                          std::move(options.dead_letter));
-            std::lock_guard lock(mutex_);
-            auto& slot = std::get<topic_index_v<M, topics_type>>(consumers_);
+            std::lock_guard lock(groups_->mutex);
+            auto& slot = groups_->slots[topic_index_v<M, topics_type>];
             if (slot)
-                throw invalid_argument_error("jetstream_bus::subscribe: this topic already has a "
-                                             "consumer group; raise its consumers instead");
+                throw invalid_argument_error("bulwark::jetstream_bus: subscribe: this topic "
+                                             "already has a consumer group; raise its consumers "
+                                             "instead");
             slot = std::make_unique<jetstream_consumer>(*js_, std::move(cc), std::move(typed),
                                                         std::move(co));
+            return subscription{std::shared_ptr<detail::removable>(groups_), slot.get()};
         }
     }
 
@@ -162,12 +171,14 @@ public:
     std::error_code publish(const M& m, message_metadata md = {}) {
         return publish_impl(m, std::move(md), nullptr);
     }
-    /// Publishes with a key (`std::hash<K>`, as `async_bus`): with `per_key_order`, messages
-    /// with the same key are handled one at a time, in order.
-    template <class M, class K>
-    std::error_code publish_keyed(const M& m, const K& key, message_metadata md = {}) {
-        auto text = std::to_string(std::hash<K>{}(key));
-        return publish_impl(m, std::move(md), &text);
+    /// Publishes with options: `publish(m, {.metadata = md, .key = customer_id})`. With
+    /// `per_key_order`, messages with the same key are handled one at a time, in order.
+    template <class M>
+    std::error_code publish(const M& m, publish_options o) {
+        if (!o.key.present)
+            return publish_impl(m, std::move(o.metadata), nullptr);
+        auto text = std::to_string(o.key.hash);
+        return publish_impl(m, std::move(o.metadata), &text);
     }
     /// The same publish, with the failure's text (`outcome<publish_ack>`).
     template <class M>
@@ -182,16 +193,22 @@ public:
     /// Topic `M`'s consumer statistics (zeros before `subscribe<M>`).
     template <class M>
     consumer_stats stats() {
-        std::lock_guard lock(mutex_);
-        auto& slot = std::get<topic_index_v<M, topics_type>>(consumers_);
+        detail::require_topic<M, topics_type>();
+        std::lock_guard lock(groups_->mutex);
+        auto& slot = groups_->slots[topic_index_v<M, topics_type>];
         return slot ? slot->stats() : consumer_stats{};
     }
 
     /// Stops every consumer group: running handlers finish, fetched messages are handed back
     /// for redelivery. The durable consumers stay on the server.
     void close() {
-        std::lock_guard lock(mutex_);
-        std::apply([](auto&... c) { (c.reset(), ...); }, consumers_);
+        std::array<std::unique_ptr<jetstream_consumer>, sizeof...(T)> stopping;
+        {
+            std::lock_guard lock(groups_->mutex);
+            for (std::size_t i = 0; i < sizeof...(T); ++i)
+                stopping[i] = std::move(groups_->slots[i]);
+        }
+        // destroyed here, outside the lock: stopping waits for running handlers
     }
 
 private:
@@ -238,11 +255,13 @@ private:
             auto md = from_headers(*v.headers);
             if (!md) {
                 ctl.reason(std::string(type_name<M>()) + ": malformed envelope headers");
+                ctl.dead_letter_as(dead_letter_kind::malformed);
                 return settle::term();
             }
             auto decoded = decode_message<M>(codec, *v.headers, v.data);
             if (!decoded) {
-                ctl.reason(failure_text(decoded.error()));
+                ctl.reason(failure_message(decoded.error()));
+                ctl.dead_letter_as(dead_letter_kind::malformed);
                 return settle::term();
             }
             async_message<M> msg{std::move(*decoded), std::move(*md)};
@@ -251,7 +270,7 @@ private:
                 h(d);
             } catch (...) {
                 auto f = failure::current_exception();
-                d.nack("handler threw: " + failure_text(f), f);
+                d.nack("handler threw: " + failure_message(f), f);
             }
             if (d.pending()) {
                 if (auto_ack)
@@ -290,13 +309,33 @@ private:
         }
     }
 
+    /// The consumer group of each topic; the subscriptions' `removable`.
+    struct groups final : detail::removable {
+        mutable std::mutex mutex;
+        std::array<std::unique_ptr<jetstream_consumer>, sizeof...(T)> slots{};
+        bool remove(void* node) override {
+            std::unique_ptr<jetstream_consumer> gone;
+            {
+                std::lock_guard lock(mutex);
+                for (auto& s : slots)
+                    if (s.get() == node)
+                        gone = std::move(s);
+            }
+            return gone != nullptr; // stopped here, outside the lock
+        }
+        bool contains(const void* node) const override {
+            std::lock_guard lock(mutex);
+            for (auto& s : slots)
+                if (s.get() == node)
+                    return true;
+            return false;
+        }
+    };
+
     jetstream* js_;
     jetstream_bus_options o_;
     Codec codec_;
-    std::mutex mutex_;
-    template <class>
-    using consumer_slot = std::unique_ptr<jetstream_consumer>;
-    std::tuple<consumer_slot<T>...> consumers_{};
+    std::shared_ptr<groups> groups_;
 };
 
 } // namespace bulwark
