@@ -3,6 +3,9 @@
 // JetStream runs so disk noise does not decide the ratio):
 // - core publish, 100-byte payload, no headers and with three envelope headers
 //   (raw: natsConnection_Publish / natsConnection_PublishMsg with the same headers);
+// - typed publish through bus<Topics, nats_transport, json_codec> (envelope headers, JSON,
+//   schema headers) beside raw cnats doing the same work by hand (nlohmann + the same headers +
+//   natsConnection_PublishMsg);
 // - request/reply, 100 bytes, echo responder on another connection in this process:
 //   p50 / p99 in microseconds as counters (raw: natsConnection_Request);
 // - JetStream async publish with ack and a message id (raw: js_PublishAsync with
@@ -13,6 +16,7 @@
 //      --benchmark_report_aggregates_only=true
 #include "support/nats_server.hpp"
 
+#include <bulwark/channel/bus.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/codec/json.hpp>
 #include <bulwark/transport/nats.hpp>
@@ -137,6 +141,60 @@ void BM_publish_headers_bulwark(benchmark::State& state) {
         benchmark::DoNotOptimize(t.publish("bench.pub", h, payload_bytes()));
     (void)t.flush();
     state.SetItemsProcessed(state.iterations());
+}
+
+// ---- typed publish through the bus ----------------------------------------------------------
+
+struct tick {
+    static constexpr std::string_view subject = "bench.tick";
+    std::string id;
+    double total = 0;
+    long items = 0;
+    static constexpr auto json_fields =
+        bulwark::json_fields(bulwark::field("id", &tick::id), bulwark::field("total", &tick::total),
+                             bulwark::field("items", &tick::items));
+};
+using tick_topics = bulwark::topics<tick>;
+const tick sample_tick{"o-12345", 99.5, 3};
+
+void BM_bus_publish_bulwark(benchmark::State& state) {
+    if (!need_server(state))
+        return;
+    auto t = bulwark_connect();
+    bulwark::bus<tick_topics, bulwark::nats_transport, bulwark::json_codec> bus(t);
+    for (auto _ : state)
+        benchmark::DoNotOptimize(bus.publish(sample_tick));
+    (void)t.flush();
+    state.SetItemsProcessed(state.iterations());
+}
+
+void BM_bus_publish_raw(benchmark::State& state) {
+    if (!need_server(state))
+        return;
+    natsConnection* nc = raw_connect();
+    for (auto _ : state) {
+        bulwark::message_metadata md;
+        bulwark::stamp(md);
+        bulwark::header_map h;
+        bulwark::to_headers(md, h);
+        nlohmann::json j;
+        j["id"] = sample_tick.id;
+        j["total"] = sample_tick.total;
+        j["items"] = sample_tick.items;
+        std::string body = j.dump();
+        natsMsg* m = nullptr;
+        natsMsg_Create(&m, "bench.tick", nullptr, body.data(), static_cast<int>(body.size()));
+        h.for_each([&](std::string_view k, std::string_view v) {
+            natsMsgHeader_Set(m, std::string(k).c_str(), std::string(v).c_str());
+        });
+        natsMsgHeader_Set(m, "content-type", "application/json");
+        natsMsgHeader_Set(m, "schema-version", "1");
+        natsConnection_PublishMsg(nc, m);
+        natsMsg_Destroy(m);
+    }
+    natsConnection_FlushTimeout(nc, 10000);
+    state.SetItemsProcessed(state.iterations());
+    natsConnection_Destroy(nc);
 }
 
 // ---- request/reply ---------------------------------------------------------------------------
@@ -339,6 +397,8 @@ BENCHMARK(BM_publish_raw)->Iterations(1000000)->UseRealTime();
 BENCHMARK(BM_publish_bulwark)->Iterations(1000000)->UseRealTime();
 BENCHMARK(BM_publish_headers_raw)->Iterations(300000)->UseRealTime();
 BENCHMARK(BM_publish_headers_bulwark)->Iterations(300000)->UseRealTime();
+BENCHMARK(BM_bus_publish_raw)->Iterations(200000)->UseRealTime();
+BENCHMARK(BM_bus_publish_bulwark)->Iterations(200000)->UseRealTime();
 BENCHMARK(BM_request_raw)->Iterations(5000)->UseRealTime();
 BENCHMARK(BM_request_bulwark)->Iterations(5000)->UseRealTime();
 BENCHMARK(BM_js_async_raw)->Iterations(100000)->UseRealTime();
