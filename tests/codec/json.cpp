@@ -98,7 +98,7 @@ TEST_CASE("json codec uses a type's own to_json / from_json", "[codec][json]") {
     CHECK(back->cents == 1205);
     auto bad = c.decode<shop::money>(bytes_of(R"("lots")"));
     REQUIRE(bad.has_failure());
-    CHECK_THAT(bulwark::failure_text(bad.error()),
+    CHECK_THAT(bulwark::failure_message(bad.error()),
                Catch::Equals("money: money must look like '12.34 EUR'"));
 }
 
@@ -119,25 +119,25 @@ TEST_CASE("json codec: malformed input is a decode_error naming the type and the
         auto r = c.decode<shop::order_created>(bytes_of("{\"id\": \"o-1\", total"));
         REQUIRE(r.has_failure());
         CHECK(r.code() == bulwark::errc::decode_error);
-        CHECK_THAT(bulwark::failure_text(r.error()),
+        CHECK_THAT(bulwark::failure_message(r.error()),
                    Catch::StartsWith("order_created: malformed JSON: "));
     }
     SECTION("a missing field") {
         auto r = c.decode<shop::order_created>(bytes_of(R"({"id":"o-1"})"));
         REQUIRE(r.has_failure());
-        CHECK_THAT(bulwark::failure_text(r.error()),
+        CHECK_THAT(bulwark::failure_message(r.error()),
                    Catch::Equals("order_created: missing field 'total'"));
     }
     SECTION("a mistyped field") {
         auto r = c.decode<shop::order_created>(bytes_of(R"({"id":"o-1","total":"many"})"));
         REQUIRE(r.has_failure());
-        CHECK_THAT(bulwark::failure_text(r.error()),
+        CHECK_THAT(bulwark::failure_message(r.error()),
                    Catch::StartsWith("order_created: field 'total': "));
     }
     SECTION("not an object") {
         auto r = c.decode<shop::order_created>(bytes_of("[1,2]"));
         REQUIRE(r.has_failure());
-        CHECK_THAT(bulwark::failure_text(r.error()),
+        CHECK_THAT(bulwark::failure_message(r.error()),
                    Catch::Equals("order_created: expected a JSON object, got array"));
     }
     SECTION("empty and binary garbage") {
@@ -180,7 +180,7 @@ TEST_CASE("schema evolution: an old payload is upcast through the chain", "[code
     auto older_reader = bulwark::decode_message<shop::order_v2>(c, h3, o3);
     REQUIRE(older_reader.has_failure());
     CHECK(older_reader.code() == bulwark::errc::decode_error);
-    CHECK_THAT(bulwark::failure_text(older_reader.error()),
+    CHECK_THAT(bulwark::failure_message(older_reader.error()),
                Catch::StartsWith("order_v2: schema version 3 is newer than this type's 2"));
 
     // an old version for a type without an upcast hook
@@ -188,6 +188,6 @@ TEST_CASE("schema evolution: an old payload is upcast through the chain", "[code
     h1.set("schema-version", "1");
     auto no_hook = bulwark::decode_message<shop::order_v2_only>(c, h1, bytes_of(R"({"id":"x"})"));
     REQUIRE(no_hook.has_failure());
-    CHECK_THAT(bulwark::failure_text(no_hook.error()),
+    CHECK_THAT(bulwark::failure_message(no_hook.error()),
                Catch::Contains("declares no previous_schema to upcast from"));
 }

@@ -53,7 +53,7 @@ TEST_CASE("decode_message rejects a foreign content type and a bad version heade
     auto r = bulwark::decode_message<std::string>(c, h, bytes_of(payload));
     REQUIRE(r.has_failure());
     CHECK(r.code() == bulwark::errc::decode_error);
-    CHECK_THAT(bulwark::failure_text(r.error()),
+    CHECK_THAT(bulwark::failure_message(r.error()),
                Catch::Contains("content-type 'application/json'"));
 
     bulwark::header_map v;
@@ -61,7 +61,7 @@ TEST_CASE("decode_message rejects a foreign content type and a bad version heade
     auto r2 = bulwark::decode_message<std::string>(c, v, bytes_of(payload));
     REQUIRE(r2.has_failure());
     CHECK(r2.code() == bulwark::errc::decode_error);
-    CHECK_THAT(bulwark::failure_text(r2.error()),
+    CHECK_THAT(bulwark::failure_message(r2.error()),
                Catch::Contains("bad schema-version header 'two'"));
     CHECK_THROWS_AS(r2.value(), bulwark::resilience_error);
 }

@@ -145,7 +145,7 @@ failure decode_failure(std::string_view reason) {
 
 /// The text of a failure: the message of its exception (for a `resilience_error`, the text it
 /// was given), else its code's message.
-inline std::string failure_text(const failure& f) {
+inline std::string failure_message(const failure& f) {
     if (f.exception) {
         try {
             std::rethrow_exception(f.exception);

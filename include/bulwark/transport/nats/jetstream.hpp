@@ -144,6 +144,15 @@ struct async_state {
     static void on_ack(jsCtx*, natsMsg* raw, jsPubAck* pa, jsPubAckErr* pae, void* c) {
         msg_ptr m(raw); // with an AckHandler, the handler owns the message
         auto& self = *static_cast<async_state*>(c);
+        if (pa != nullptr) {
+            self.acked.fetch_add(1, std::memory_order_relaxed);
+            if (pa->Duplicate)
+                self.duplicates.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            self.failed.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (!self.on_result)
+            return; // counting only: no header parsing on the ack path
         async_publish_result r;
         r.subject = natsMsg_GetSubject(m.get());
         const char* id = nullptr;
@@ -153,19 +162,13 @@ struct async_state {
             r.ok = true;
             r.sequence = pa->Sequence;
             r.duplicate = pa->Duplicate;
-            self.acked.fetch_add(1, std::memory_order_relaxed);
-            if (pa->Duplicate)
-                self.duplicates.fetch_add(1, std::memory_order_relaxed);
         } else {
-            self.failed.fetch_add(1, std::memory_order_relaxed);
             r.error = pae && pae->ErrText ? pae->ErrText
                                           : (pae ? natsStatus_GetText(pae->Err) : "unknown");
         }
-        if (self.on_result) {
-            try {
-                self.on_result(r);
-            } catch (...) { // never unwind into cnats
-            }
+        try {
+            self.on_result(r);
+        } catch (...) { // never unwind into cnats
         }
     }
 };
@@ -441,17 +444,37 @@ public:
     duration api_timeout() const noexcept { return api_timeout_; }
 
 private:
+    /// The message to store: the `message-id` header travels as `Nats-Msg-Id` (one header, not
+    /// two: the consumer puts `message-id` back before a handler sees the headers).
     static natsStatus make(detail::nats::msg_ptr& m, std::string_view subject,
                            const header_map& headers, std::span<const std::byte> data) {
+        namespace dn = detail::nats;
         if (data.size() > static_cast<std::size_t>(INT_MAX))
             return NATS_INVALID_ARG;
-        natsStatus s = detail::nats::make_msg(m, subject, {}, headers, data.data(),
-                                              static_cast<int>(data.size()));
-        if (s == NATS_OK)
-            if (auto id = headers.get(header::message_id);
-                id && !headers.contains(nats_msg_id_header))
-                s = natsMsgHeader_Set(m.get(), "Nats-Msg-Id", detail::nats::c_str(*id).get());
+        natsMsg* raw = nullptr;
+        natsStatus s = natsMsg_Create(&raw, dn::c_str(subject).get(), nullptr,
+                                      reinterpret_cast<const char*>(data.data()),
+                                      static_cast<int>(data.size()));
+        if (s != NATS_OK)
+            return s;
+        m.reset(raw);
+        const bool has_nats_id = headers.contains(nats_msg_id_header);
+        headers.for_each([&](std::string_view k, std::string_view v) {
+            if (s != NATS_OK)
+                return;
+            if (!has_nats_id && k.size() == header::message_id.size() &&
+                headers.get(header::message_id) == v && is_message_id(k))
+                s = natsMsgHeader_Set(raw, "Nats-Msg-Id", dn::c_str(v).get());
+            else
+                s = natsMsgHeader_Set(raw, dn::c_str(k).get(), dn::c_str(v).get());
+        });
         return s;
+    }
+    static bool is_message_id(std::string_view k) noexcept {
+        for (std::size_t i = 0; i < k.size(); ++i)
+            if ((k[i] | 0x20) != (header::message_id[i] | 0x20))
+                return false;
+        return true;
     }
 
     std::shared_ptr<detail::nats::connection> conn_;

@@ -39,7 +39,7 @@ inline errc code_of(natsStatus s) noexcept {
     }
 }
 
-/// A failure with `code` whose text (`failure_text`, `raise`) is `text`.
+/// A failure with `code` whose text (`failure_message`, `raise`) is `text`.
 inline failure make_failure(errc code, const std::string& text) {
     return failure{code, std::make_exception_ptr(resilience_error(code, text)), {}};
 }
