@@ -13,8 +13,12 @@
 /// under ThreadSanitizer (which cannot see its ordering), readers use a `seq_cst` fence instead,
 /// and the writer does too: the classic symmetric form, as correct and as costly as before.
 ///
-/// One domain serves every registry of the process: a writer waits for readers of any
-/// registry, which hold their section only for the nanoseconds of one pick.
+/// One domain (reader list, grace-period counter) serves every registry of the process; each
+/// entry of a reader names the registry it reads, so a writer waits only for readers of its own
+/// registry (a thread may hold a read of one registry while another is built or updated).
+/// A thread's record holds 8 nested sections; deeper nesting falls back to a per-registry
+/// counter with a seq_cst increment (correct, just the old cost). Records are never freed:
+/// a thread's record is recycled by a later thread, so a writer walks the list without a lock.
 
 #include <atomic>
 #include <cstddef>
@@ -47,16 +51,19 @@ inline std::size_t read_stripe() noexcept {
     return mine;
 }
 
-class rcu_domain;
-
-/// One thread's reader state: `ctr` is 0 outside a read section, else the grace-period count
-/// the outermost section started in. Written only by its thread; read by writers.
+/// One thread's reader record. Entry `d` describes the thread's read section at nesting depth
+/// `d`: the registry it reads (`owner`) and the grace-period count it began in (`ctr`, 0 =
+/// none). Written only by its thread; read by writers.
 struct rcu_reader {
-    std::atomic<std::uint64_t> ctr{0};
-    std::uint32_t nesting = 0;
-    rcu_reader* prev = nullptr;
-    rcu_reader* next = nullptr;
-    bool linked = false;
+    static constexpr std::size_t depth = 8;
+    struct entry {
+        std::atomic<const void*> owner{nullptr};
+        std::atomic<std::uint64_t> ctr{0};
+    };
+    entry entries[depth];
+    std::uint32_t nesting = 0;       // the owning thread's only
+    std::atomic<bool> in_use{false}; // a thread owns it (else a new thread may take it)
+    rcu_reader* next = nullptr;      // immutable once the record is in the list
 };
 
 /// The process's reader list and grace-period counter.
@@ -66,50 +73,58 @@ public:
 
     static rcu_domain& instance() noexcept { return domain_; }
 
-    /// The calling thread's record (registered on its first read section: one lock, once per
-    /// thread; the record is unlinked when the thread exits).
+    /// The calling thread's record (taken on its first read section: a lock once per thread,
+    /// an allocation only when no record of an exited thread is free).
     static rcu_reader& self() noexcept {
         if (mine_ == nullptr) [[unlikely]]
-            mine_ = &register_thread();
+            mine_ = &domain_.take_record();
         return *mine_;
     }
 
-    void enter() noexcept {
+    /// Begins a read section of `owner`; returns its depth (the token for `leave`), or
+    /// `rcu_reader::depth` when nested too deep (then the caller uses its fallback counter).
+    std::size_t enter(const void* owner) noexcept {
         rcu_reader& r = self();
-        if (r.nesting++ == 0) {
-            r.ctr.store(gp_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-            // The store above must be ordered before the caller's load of the published pointer.
-            if (mode_.load(std::memory_order_relaxed) == asymmetric)
-                std::atomic_signal_fence(std::memory_order_seq_cst); // the writer's membarrier
-                                                                     // is the hardware half
-            else
-                std::atomic_thread_fence(std::memory_order_seq_cst);
-        }
+        const std::size_t d = r.nesting++;
+        if (d >= rcu_reader::depth) [[unlikely]]
+            return rcu_reader::depth;
+        rcu_reader::entry& e = r.entries[d];
+        e.owner.store(owner, std::memory_order_relaxed);
+        e.ctr.store(gp_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        // The stores above must be ordered before the caller's load of the published pointer:
+        // with membarrier, the writer's barrier is the hardware half and a compiler barrier is
+        // enough here; otherwise a full fence.
+        if (mode_.load(std::memory_order_relaxed) == asymmetric)
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+        else
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+        return d;
     }
-    void leave() noexcept {
-        rcu_reader& r = self();
-        if (--r.nesting == 0)
-            r.ctr.store(0, std::memory_order_release); // the writer's acquire pairs with it
+    void leave(std::size_t d) noexcept {
+        rcu_reader& r = *mine_;
+        --r.nesting;
+        if (d < rcu_reader::depth)
+            r.entries[d].ctr.store(0, std::memory_order_release); // pairs with the writer's acquire
     }
 
-    /// After the caller published a new pointer (seq_cst): waits until every read section that
-    /// may have loaded the older pointer has ended.
-    void synchronize() noexcept {
-        std::lock_guard lock(mutex_);
-        decide_mode_locked();
+    /// After the caller published a new pointer of `owner` (seq_cst): waits until every read
+    /// section of `owner` that may have loaded the older pointer has ended. Holds no lock while
+    /// it waits.
+    void synchronize(const void* owner) {
+        decide_mode();
         full_barrier_everywhere();
         const std::uint64_t now = gp_.fetch_add(1, std::memory_order_seq_cst) + 1;
-        for (rcu_reader* r = head_; r != nullptr; r = r->next) {
-            // A section that began before the increment carries an older count; one that began
-            // after it loaded the new pointer (the barrier above ordered the publication first).
-            for (unsigned spins = 0;; ++spins) {
-                const std::uint64_t c = r->ctr.load(std::memory_order_acquire);
-                if (c == 0 || c >= now)
-                    break;
-                if (spins > 64)
-                    std::this_thread::yield();
-            }
-        }
+        for (rcu_reader* r = head_.load(std::memory_order_acquire); r != nullptr; r = r->next)
+            for (rcu_reader::entry& e : r->entries)
+                // A section that began before the increment carries an older count; one that
+                // began after it loads the new pointer (the barrier ordered the publication).
+                for (unsigned spins = 0;; ++spins) {
+                    const std::uint64_t c = e.ctr.load(std::memory_order_acquire);
+                    if (c == 0 || c >= now || e.owner.load(std::memory_order_relaxed) != owner)
+                        break;
+                    if (spins > 64)
+                        std::this_thread::yield();
+                }
     }
 
     /// Which fence readers use (decided at the first registration or update).
@@ -118,41 +133,39 @@ public:
 private:
     constexpr rcu_domain() noexcept = default;
 
-    struct thread_record {
-        rcu_reader r;
-        ~thread_record() {
-            domain_.unlink(r);
+    struct thread_holder {
+        rcu_reader* r = nullptr;
+        ~thread_holder() {
+            if (r != nullptr)
+                r->in_use.store(false, std::memory_order_release);
             mine_ = nullptr;
         }
     };
 
-    static rcu_reader& register_thread() noexcept {
-        thread_local thread_record rec;
-        domain_.link(rec.r);
-        return rec.r;
-    }
-
-    void link(rcu_reader& r) noexcept {
+    rcu_reader& take_record() noexcept { // out of memory on a thread's first read: terminate
+        thread_local thread_holder holder;
         std::lock_guard lock(mutex_);
         decide_mode_locked();
-        r.next = head_;
-        if (head_ != nullptr)
-            head_->prev = &r;
-        head_ = &r;
-        r.linked = true;
-    }
-    void unlink(rcu_reader& r) noexcept {
-        std::lock_guard lock(mutex_);
-        if (!r.linked)
-            return;
-        (r.prev != nullptr ? r.prev->next : head_) = r.next;
-        if (r.next != nullptr)
-            r.next->prev = r.prev;
-        r.linked = false;
+        for (rcu_reader* r = head_.load(std::memory_order_acquire); r != nullptr; r = r->next)
+            if (!r->in_use.load(std::memory_order_acquire)) {
+                r->in_use.store(true, std::memory_order_relaxed);
+                return *(holder.r = r);
+            }
+        auto* r = new rcu_reader; // once per thread beyond the most threads alive so far
+        r->in_use.store(true, std::memory_order_relaxed);
+        r->next = head_.load(std::memory_order_relaxed);
+        head_.store(r, std::memory_order_release);
+        return *(holder.r = r);
     }
 
-    // Decided once, before any reader exists and before any grace period, so a reader never
-    // sees the mode change under it.
+    void decide_mode() {
+        if (mode_.load(std::memory_order_acquire) == undecided) {
+            std::lock_guard lock(mutex_);
+            decide_mode_locked();
+        }
+    }
+    // Decided once, before the first reader registers and before the first grace period, so a
+    // reader never sees the mode change under it.
     void decide_mode_locked() noexcept {
         if (mode_.load(std::memory_order_relaxed) != undecided)
             return;
@@ -171,39 +184,55 @@ private:
         if (mode_.load(std::memory_order_relaxed) == asymmetric &&
             ::syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
             return;
-            // A failure after a successful registration cannot happen (the kernel documents none
-            // but EINVAL for an unregistered process); the fence keeps the symmetric guarantee.
+            // After a successful registration the kernel documents no failure; the fence keeps the
+            // symmetric guarantee if one came anyway.
 #endif
         std::atomic_thread_fence(std::memory_order_seq_cst);
     }
 
     static rcu_domain domain_;
     // This thread's record; constant-initialised and trivially destructible, so reading it
-    // needs no thread-local guard (the record itself, with its unlinking destructor, is touched
-    // only on a thread's first read).
+    // needs no thread-local guard (the holder that recycles the record at thread exit is
+    // touched only on a thread's first read).
     static inline thread_local rcu_reader* mine_ = nullptr;
 
-    std::mutex mutex_; // guards the list; writers hold it through a grace period
-    rcu_reader* head_ = nullptr;
+    std::mutex mutex_; // taking records and deciding the mode (cold); never held while waiting
+    std::atomic<rcu_reader*> head_{nullptr};
     std::atomic<std::uint64_t> gp_{1};
     std::atomic<mode> mode_{undecided};
 };
 
 inline constinit rcu_domain rcu_domain::domain_{};
 
-/// A registry's handle on the domain: `enter` / `leave` around a read, `synchronize` after a
-/// publication. **Cost (reader):** a thread-local load, a counter load and a plain store in, a
-/// release store out; no atomic read-modify-write and, with membarrier, no fence instruction.
+/// A registry's read sections: `enter` / `leave` around a read, `synchronize` after a
+/// publication. **Cost (reader):** a thread-local load, a counter load and two plain stores in,
+/// one release store out; no atomic read-modify-write and, with membarrier, no fence
+/// instruction. Deeper than 8 nested sections on one thread: a seq_cst counter (the old cost).
 class read_epoch {
 public:
     /// Enter a read section; returns the token to pass to `leave`.
     std::size_t enter() noexcept {
-        rcu_domain::instance().enter();
-        return 0;
+        const std::size_t d = rcu_domain::instance().enter(this);
+        if (d == rcu_reader::depth) [[unlikely]]
+            deep_.fetch_add(1, std::memory_order_seq_cst);
+        return d;
     }
-    void leave(std::size_t) noexcept { rcu_domain::instance().leave(); }
-    /// Writer side, after publishing the new pointer with seq_cst.
-    void synchronize() noexcept { rcu_domain::instance().synchronize(); }
+    void leave(std::size_t d) noexcept {
+        if (d == rcu_reader::depth) [[unlikely]]
+            deep_.fetch_sub(1, std::memory_order_release);
+        rcu_domain::instance().leave(d);
+    }
+    /// Writer side (serialized by the caller's lock), after publishing the new pointer with
+    /// seq_cst.
+    void synchronize() {
+        rcu_domain::instance().synchronize(this);
+        // Deep sections counted themselves (seq_cst) before loading the pointer.
+        while (deep_.load(std::memory_order_acquire) != 0)
+            std::this_thread::yield();
+    }
+
+private:
+    std::atomic<std::size_t> deep_{0};
 };
 
 } // namespace bulwark::detail
