@@ -1,0 +1,22 @@
+# tests/transport/http -> bulwark_tests_transport_http: the HTTP transport, its health probe and
+# the discovery sources, against servers the tests start on loopback (our Beast server,
+# nats-server). Needs the optional target bulwark::http.
+if(NOT TARGET bulwark::http)
+  message(STATUS "bulwark: HTTP transport tests are off: target bulwark::http is missing")
+  set(_srcs "")
+else()
+  if(NOT TARGET ${_exe}_deps)
+    add_library(${_exe}_deps INTERFACE)
+    target_link_libraries(${_exe}_deps INTERFACE bulwark::http)
+    find_package(PkgConfig QUIET)
+    if(PkgConfig_FOUND)
+      pkg_check_modules(BULWARK_TEST_LIBNATS QUIET IMPORTED_TARGET libnats)
+    endif()
+    if(BULWARK_TEST_LIBNATS_FOUND)
+      target_link_libraries(${_exe}_deps INTERFACE PkgConfig::BULWARK_TEST_LIBNATS)
+      target_compile_definitions(${_exe}_deps INTERFACE BULWARK_TEST_HAS_NATS=1)
+    else()
+      message(STATUS "bulwark: NATS KV discovery tests are off: libnats (pkg-config) not found")
+    endif()
+  endif()
+endif()
