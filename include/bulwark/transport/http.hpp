@@ -25,6 +25,7 @@
 #include <bulwark/transport/http/message.hpp>
 #include <bulwark/transport/http/pool.hpp>
 #include <bulwark/transport/http/retry_after.hpp>
+#include <bulwark/transport/http/sync_connection.hpp>
 #include <bulwark/transport/request_transport.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -38,6 +39,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -252,41 +254,33 @@ private:
         if (auto early = precheck(ctx))
             return std::move(*early);
         auto& pool = pools_.of(address).sync;
-        detail::endpoint_pool::acquire_error err{};
-        detail::http_connection* c = pool.acquire(ctx, std::chrono::steady_clock::now(), err);
+        using pool_t = std::remove_reference_t<decltype(pool)>;
+        typename pool_t::acquire_error err{};
+        detail::sync_connection* c = pool.acquire(ctx, std::chrono::steady_clock::now(), err);
         if (c == nullptr)
-            return err == detail::endpoint_pool::acquire_error::cancelled ? errc::cancelled
-                   : err == detail::endpoint_pool::acquire_error::timeout ? errc::timeout
-                                                                          : errc::bulkhead_full;
+            return err == pool_t::acquire_error::cancelled ? errc::cancelled
+                   : err == pool_t::acquire_error::timeout ? errc::timeout
+                                                           : errc::bulkhead_full;
         c->begin_exchange();
-        detail::net::io_context& ioc = *c->own_io();
-        ioc.restart();
         http_response res;
         detail::exchange_result r;
         bool threw = false;
         {
-            // A stop request stops this connection's io_context (thread-safe); this thread then
-            // closes the socket, and the pending operations end with operation_aborted.
+            // A stop request shuts the socket down from the requesting thread: the poll() this
+            // thread waits in wakes up, and the exchange ends as cancelled.
             std::stop_callback cb(ctx.stop_token(), [c]() noexcept { c->cancel_from_any_thread(); });
-            auto flow = detail::run_exchange(*c, req, ctx, address, settings_, res, r);
-            flow.start();
-            bool closed = false;
-            while (!flow.done()) {
-                if (ioc.stopped()) {
-                    if (c->cancelled() && !closed) {
-                        c->close();
-                        closed = true;
-                    }
-                    ioc.restart();
-                }
-                ioc.run_one();
+            try {
+                c->exchange(req, ctx, address, settings_, res, r);
+            } catch (...) { // out of memory, or a TLS layer that threw
+                c->close();
+                threw = true;
             }
-            threw = flow.threw();
         }
         return finish(pool, c, r, threw, ctx, std::move(res));
     }
 
-    outcome<http_response> finish(detail::endpoint_pool& pool, detail::http_connection* c,
+    template <class Pool, class Conn>
+    outcome<http_response> finish(Pool& pool, Conn* c,
                                   const detail::exchange_result& r, bool threw, context& ctx,
                                   http_response&& res) {
         const bool ok = !threw && !r.invalid && !r.ec;

@@ -1,13 +1,13 @@
 #pragma once
 /// \file
-/// One keep-alive HTTP/1.1 connection and the exchange that runs on it (connect, optional TLS
-/// handshake, write the request, read the response), written once as a coroutine over Asio
-/// operations and driven either by the calling thread (sync calls: the connection owns a small
-/// `io_context` that the caller runs) or by the transport's I/O thread (coroutine calls).
+/// The pieces both drivers share (the response parser, request serialization, address parsing)
+/// and the connection of coroutine calls: a `beast::tcp_stream` on a strand of the transport's
+/// `io_context`, with the exchange (connect, optional TLS handshake, write, read) written as a
+/// coroutine over Asio operations whose frame lives in the connection.
 ///
 /// Beast 1.74 has no per-operation cancellation (that came with Boost 1.77/1.81): the deadline
-/// becomes `tcp_stream::expires_at`, and a stop request closes the socket — by stopping the
-/// connection's own `io_context` (sync) or by a close posted to its strand (coroutine).
+/// becomes `tcp_stream::expires_at`, and a stop request posts a close of the socket to the
+/// connection's strand.
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
@@ -224,10 +224,6 @@ struct exchange_settings {
 /// `cancel_from_any_thread` may be called concurrently.
 class http_connection {
 public:
-    /// A connection for sync calls: it owns the `io_context` its caller runs.
-    http_connection()
-        : own_ioc_(std::in_place, 1)
-        , exec_(own_ioc_->get_executor()) {}
     /// A connection for coroutine calls, on a strand of the transport's `io_context`.
     explicit http_connection(net::io_context& shared)
         : exec_(net::make_strand(shared)) {}
@@ -235,7 +231,6 @@ public:
     http_connection& operator=(const http_connection&) = delete;
     ~http_connection() { close(); }
 
-    net::io_context* own_io() noexcept { return own_ioc_ ? &*own_ioc_ : nullptr; }
     const net::any_io_executor& executor() const noexcept { return exec_; }
 
     bool is_open() const noexcept { return plain_ && plain_->socket().is_open(); }
@@ -266,22 +261,17 @@ public:
                                   std::string_view address, const exchange_settings& s,
                                   http_response& res, exchange_result& out);
 
-    /// Marks the current exchange cancelled and closes the socket on the connection's own
-    /// thread: sync connections stop their io_context (the caller closes), coroutine connections
-    /// get a close posted to their strand.
+    /// Marks the current exchange cancelled and posts a close of the socket to the strand (a
+    /// close posted for an earlier exchange is ignored).
     void cancel_from_any_thread() noexcept {
         cancelled_.store(true, std::memory_order_release);
-        if (own_ioc_) {
-            own_ioc_->stop();
-        } else {
-            try {
-                net::post(exec_, [this, serial = serial_.load(std::memory_order_acquire)] {
-                    if (serial_.load(std::memory_order_acquire) == serial)
-                        close();
-                });
-            } catch (...) {
-                // out of memory: the deadline still bounds the exchange
-            }
+        try {
+            net::post(exec_, [this, serial = serial_.load(std::memory_order_acquire)] {
+                if (serial_.load(std::memory_order_acquire) == serial)
+                    close();
+            });
+        } catch (...) {
+            // out of memory: the deadline still bounds the exchange
         }
     }
     bool cancelled() const noexcept { return cancelled_.load(std::memory_order_acquire); }
@@ -313,7 +303,6 @@ private:
             lowest().expires_after(s.io_timeout);
     }
 
-    std::optional<net::io_context> own_ioc_;
     net::any_io_executor exec_;
     std::optional<beast::tcp_stream> plain_;
 #if BULWARK_HTTP_TLS

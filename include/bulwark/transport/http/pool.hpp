@@ -8,6 +8,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/time.hpp>
 #include <bulwark/transport/http/connection.hpp>
+#include <bulwark/transport/http/sync_connection.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +19,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace bulwark::detail {
 
@@ -29,13 +31,14 @@ struct pool_limits {
     duration acquire_timeout = std::chrono::seconds{1};
 };
 
-/// The connections of one endpoint, for one driver (sync or coroutine).
+/// The connections of one endpoint, for one driver (`sync_connection` or `http_connection`).
+template <class Conn>
 class endpoint_pool {
 public:
     endpoint_pool(const pool_limits& l, net::io_context* shared)
         : limits_(l)
         , shared_(shared)
-        , idle_(std::make_unique<std::atomic<http_connection*>[]>(l.max_connections)) {}
+        , idle_(std::make_unique<std::atomic<Conn*>[]>(l.max_connections)) {}
     endpoint_pool(const endpoint_pool&) = delete;
     endpoint_pool& operator=(const endpoint_pool&) = delete;
     ~endpoint_pool() { close_idle(time_point::max()); }
@@ -44,29 +47,29 @@ public:
 
     /// An idle connection, or a new one if the cap allows, else waits. Never returns null
     /// without setting `err`.
-    http_connection* acquire(context& ctx, time_point now, acquire_error& err) {
-        if (http_connection* c = take_idle(now))
+    Conn* acquire(context& ctx, time_point now, acquire_error& err) {
+        if (Conn* c = take_idle(now))
             return c;
-        if (http_connection* c = open_new())
+        if (Conn* c = open_new())
             return c;
         return wait(ctx, now, err);
     }
 
     /// An idle connection or a new one within the cap; null when the pool is full (no wait).
-    http_connection* try_acquire(time_point now) {
-        if (http_connection* c = take_idle(now))
+    Conn* try_acquire(time_point now) {
+        if (Conn* c = take_idle(now))
             return c;
         return open_new();
     }
 
     /// Returns a connection: back into an idle slot when `reusable`, else closed and freed.
-    void release(http_connection* c, bool reusable, time_point now) noexcept {
+    void release(Conn* c, bool reusable, time_point now) noexcept {
         if (reusable && c->is_open() &&
             (limits_.max_requests_per_connection == 0 ||
              c->requests() < limits_.max_requests_per_connection)) {
             c->set_last_used(now);
             for (std::uint32_t i = 0; i < limits_.max_connections; ++i) {
-                http_connection* expected = nullptr;
+                Conn* expected = nullptr;
                 if (idle_[i].compare_exchange_strong(expected, c, std::memory_order_acq_rel)) {
                     notify();
                     return;
@@ -82,7 +85,7 @@ public:
     std::size_t close_idle(time_point older_than) noexcept {
         std::size_t n = 0;
         for (std::uint32_t i = 0; i < limits_.max_connections; ++i) {
-            http_connection* c = idle_[i].exchange(nullptr, std::memory_order_acq_rel);
+            Conn* c = idle_[i].exchange(nullptr, std::memory_order_acq_rel);
             if (c == nullptr)
                 continue;
             if (c->last_used() < older_than || older_than == time_point::max()) {
@@ -108,11 +111,11 @@ public:
     }
 
 private:
-    http_connection* take_idle(time_point now) noexcept {
+    Conn* take_idle(time_point now) noexcept {
         for (std::uint32_t i = 0; i < limits_.max_connections; ++i) {
             if (idle_[i].load(std::memory_order_relaxed) == nullptr)
                 continue;
-            http_connection* c = idle_[i].exchange(nullptr, std::memory_order_acq_rel);
+            Conn* c = idle_[i].exchange(nullptr, std::memory_order_acq_rel);
             if (c == nullptr)
                 continue;
             // Idle too long (the server's keep-alive may have closed it) or closed: drop it.
@@ -124,12 +127,15 @@ private:
         }
         return nullptr;
     }
-    http_connection* open_new() {
+    Conn* open_new() {
         std::uint32_t n = open_.load(std::memory_order_relaxed);
         while (n < limits_.max_connections)
             if (open_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) {
                 try {
-                    return shared_ ? new http_connection(*shared_) : new http_connection();
+                    if constexpr (std::is_constructible_v<Conn, net::io_context&>)
+                        return new Conn(*shared_);
+                    else
+                        return new Conn();
                 } catch (...) {
                     open_.fetch_sub(1, std::memory_order_acq_rel);
                     throw;
@@ -137,7 +143,7 @@ private:
             }
         return nullptr;
     }
-    void destroy(http_connection* c) noexcept {
+    void destroy(Conn* c) noexcept {
         delete c;
         open_.fetch_sub(1, std::memory_order_acq_rel);
     }
@@ -149,14 +155,14 @@ private:
         { std::lock_guard lock(mutex_); }
         cv_.notify_all();
     }
-    http_connection* wait(context& ctx, time_point now, acquire_error& err) {
+    Conn* wait(context& ctx, time_point now, acquire_error& err) {
         time_point until = saturating_add(now, limits_.acquire_timeout);
         const bool by_deadline = ctx.deadline() < until;
         if (by_deadline)
             until = ctx.deadline();
         std::unique_lock lock(mutex_);
         waiters_.fetch_add(1, std::memory_order_seq_cst);
-        http_connection* got = nullptr;
+        Conn* got = nullptr;
         std::stop_token st = ctx.stop_token();
         cv_.wait_until(lock, st, until, [&] {
             got = take_idle(std::chrono::steady_clock::now());
@@ -174,7 +180,7 @@ private:
 
     pool_limits limits_;
     net::io_context* shared_;
-    std::unique_ptr<std::atomic<http_connection*>[]> idle_;
+    std::unique_ptr<std::atomic<Conn*>[]> idle_;
     std::atomic<std::uint32_t> open_{0};
     std::atomic<std::uint32_t> waiters_{0};
     std::mutex mutex_;
@@ -192,8 +198,8 @@ public:
             , sync(l, nullptr)
             , async(l, shared) {}
         std::string address;
-        endpoint_pool sync;
-        endpoint_pool async;
+        endpoint_pool<sync_connection> sync;
+        endpoint_pool<http_connection> async;
     };
 
     pool_table(std::size_t capacity, const pool_limits& l, net::io_context* shared)
