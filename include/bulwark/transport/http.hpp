@@ -28,10 +28,11 @@
 #include <bulwark/transport/http/sync_connection.hpp>
 #include <bulwark/transport/request_transport.hpp>
 
-#include <boost/asio/executor_work_guard.hpp>
-
 #include <chrono>
+#include <condition_variable>
+#include <coroutine>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,7 +74,8 @@ struct http_options {
     duration max_retry_after = std::chrono::seconds{60};
     std::string user_agent = "bulwark";   ///< User-Agent header (empty: none)
     std::size_t max_endpoints = 1024;     ///< endpoints found without a lock (more still work)
-    unsigned io_threads = 1;              ///< threads driving coroutine calls (>= 1)
+    /// Worker threads of coroutine calls: each runs one exchange at a time (>= 1).
+    unsigned io_threads = 4;
     std::optional<http_tls_options> tls{}; ///< TLS to every endpoint when set
 
     void validate() const {
@@ -135,8 +137,7 @@ public:
         , status_failure_(std::move(status_failure))
         , pools_(opts_.max_endpoints,
                  detail::pool_limits{opts_.max_connections, opts_.idle_timeout,
-                                     opts_.max_requests_per_connection, opts_.acquire_timeout},
-                 &io_) {
+                                     opts_.max_requests_per_connection, opts_.acquire_timeout}) {
         settings_.body_limit = opts_.body_limit;
         settings_.header_limit = opts_.header_limit;
         settings_.io_timeout = opts_.io_timeout;
@@ -148,12 +149,15 @@ public:
     }
     http_transport(const http_transport&) = delete;
     http_transport& operator=(const http_transport&) = delete;
-    /// Stops the I/O threads and closes every connection. No call may be in flight.
+    /// Lets queued coroutine calls finish, stops the worker threads and closes every
+    /// connection. No call may be in flight on another thread.
     ~http_transport() {
-        if (work_)
-            work_->reset();
-        io_.stop();
-        for (auto& t : threads_)
+        {
+            std::lock_guard lock(queue_mutex_);
+            stopping_ = true;
+        }
+        queue_cv_.notify_all();
+        for (auto& t : workers_)
             t.join();
     }
 
@@ -174,8 +178,9 @@ public:
         }
     }
 
-    /// The coroutine call: the I/O runs on the transport's I/O thread, where the task resumes.
-    /// With a full pool it fails at once with `errc::bulkhead_full` (it never blocks a thread).
+    /// The coroutine call: the exchange runs on one of the transport's `io_threads` (blocking
+    /// I/O bounded by the deadline, like `send`), where the task then resumes. At most
+    /// `io_threads` coroutine calls are in flight; more wait in a FIFO queue.
     task<outcome<http_response>> async_send(const http_request& req, context& ctx) {
         if (ctx.endpoint() == nullptr)
             co_return errc::no_endpoint;
@@ -185,23 +190,8 @@ public:
                                             context& ctx) {
         if (auto early = precheck(ctx))
             co_return std::move(*early);
-        start_io_threads();
-        auto& pool = pools_.of(address).async;
-        detail::http_connection* c = pool.try_acquire(std::chrono::steady_clock::now());
-        if (c == nullptr)
-            co_return errc::bulkhead_full;
-        c->begin_exchange();
-        co_await hop{c->executor()};
-        http_response res;
-        detail::exchange_result r;
-        bool threw = false;
-        {
-            std::stop_callback cb(ctx.stop_token(), [c]() noexcept { c->cancel_from_any_thread(); });
-            auto flow = detail::run_exchange(*c, req, ctx, address, settings_, res, r);
-            co_await flow;
-            threw = flow.threw();
-        }
-        co_return finish(pool, c, r, threw, ctx, std::move(res));
+        co_await offload{this};
+        co_return send(address, req, ctx);
     }
 
     // ---- pool state -------------------------------------------------------------------------
@@ -209,13 +199,13 @@ public:
     /// Open connections (idle and in use) across endpoints and drivers.
     std::size_t open_connections() {
         std::size_t n = 0;
-        pools_.for_each([&](auto& e) { n += e.sync.open() + e.async.open(); });
+        pools_.for_each([&](auto& e) { n += e.pool.open(); });
         return n;
     }
     /// Idle connections across endpoints and drivers.
     std::size_t idle_connections() {
         std::size_t n = 0;
-        pools_.for_each([&](auto& e) { n += e.sync.idle() + e.async.idle(); });
+        pools_.for_each([&](auto& e) { n += e.pool.idle(); });
         return n;
     }
     /// Closes idle connections unused for `idle_timeout` (all of them with `all = true`);
@@ -224,22 +214,46 @@ public:
         const time_point older = all ? time_point::max()
                                      : std::chrono::steady_clock::now() - opts_.idle_timeout;
         std::size_t n = 0;
-        pools_.for_each([&](auto& e) { n += e.sync.close_idle(older) + e.async.close_idle(older); });
+        pools_.for_each([&](auto& e) { n += e.pool.close_idle(older); });
         return n;
     }
 
     const http_options& options() const noexcept { return opts_; }
 
 private:
-    /// Resumes the awaiting coroutine on `ex` (the connection's strand).
-    struct hop {
-        detail::net::any_io_executor ex;
+    /// Moves the awaiting coroutine to a worker thread.
+    struct offload {
+        http_transport* self;
         bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<> h) {
-            detail::net::post(ex, [h]() mutable { h.resume(); });
-        }
+        void await_suspend(std::coroutine_handle<> h) { self->enqueue(h); }
         void await_resume() const noexcept {}
     };
+
+    void enqueue(std::coroutine_handle<> h) {
+        std::call_once(workers_started_, [this] {
+            for (unsigned i = 0; i < opts_.io_threads; ++i)
+                workers_.emplace_back([this] { work(); });
+        });
+        {
+            std::lock_guard lock(queue_mutex_);
+            queue_.push_back(h);
+        }
+        queue_cv_.notify_one();
+    }
+    void work() {
+        for (;;) {
+            std::coroutine_handle<> h;
+            {
+                std::unique_lock lock(queue_mutex_);
+                queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+                if (queue_.empty())
+                    return;
+                h = queue_.front();
+                queue_.pop_front();
+            }
+            h.resume();
+        }
+    }
 
     std::optional<outcome<http_response>> precheck(context& ctx) const noexcept {
         if (ctx.stop_requested())
@@ -253,7 +267,7 @@ private:
                                      context& ctx) {
         if (auto early = precheck(ctx))
             return std::move(*early);
-        auto& pool = pools_.of(address).sync;
+        auto& pool = pools_.of(address).pool;
         using pool_t = std::remove_reference_t<decltype(pool)>;
         typename pool_t::acquire_error err{};
         detail::sync_connection* c = pool.acquire(ctx, std::chrono::steady_clock::now(), err);
@@ -292,7 +306,7 @@ private:
         if (r.ec) {
             if (r.cancelled || ctx.stop_requested())
                 return errc::cancelled;
-            if (r.ec == detail::beast::error::timeout)
+            if (r.ec == detail::beast_error::timeout)
                 return errc::timeout;
             return errc::transport_error;
         }
@@ -304,14 +318,6 @@ private:
                 after = *d;
         return failure{errc::transport_error,
                        std::make_exception_ptr(http_status_error(std::move(res), after)), after};
-    }
-
-    void start_io_threads() {
-        std::call_once(io_started_, [this] {
-            work_.emplace(detail::net::make_work_guard(io_));
-            for (unsigned i = 0; i < opts_.io_threads; ++i)
-                threads_.emplace_back([this] { io_.run(); });
-        });
     }
 
 #if BULWARK_HTTP_TLS
@@ -337,11 +343,13 @@ private:
     http_options opts_;
     [[no_unique_address]] StatusFailure status_failure_;
     detail::exchange_settings settings_;
-    detail::net::io_context io_{1};
-    std::optional<detail::net::executor_work_guard<detail::net::io_context::executor_type>> work_;
-    std::once_flag io_started_;
-    std::vector<std::thread> threads_;
     detail::pool_table pools_;
+    std::once_flag workers_started_;
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    std::deque<std::coroutine_handle<>> queue_;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_; // last: joined before anything they use is destroyed
 };
 
 static_assert(request_transport<http_transport<>, http_request>);

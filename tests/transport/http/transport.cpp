@@ -22,6 +22,13 @@ namespace {
 bulwark::context within(bulwark::duration d) {
     return bulwark::context(std::chrono::steady_clock::now() + d);
 }
+// A coroutine call (parameters by value: the frame owns them).
+bulwark::task<bulwark::outcome<bulwark::http_response>>
+async_get(bulwark::http_transport<>& http, std::string address, std::string target,
+          bulwark::duration limit, std::stop_token stop = {}) {
+    bulwark::context ctx(std::chrono::steady_clock::now() + limit, stop);
+    co_return co_await http.async_send(address, {.target = target}, ctx);
+}
 } // namespace
 
 TEST_CASE("http: a GET round trip over one kept-alive connection", "[transport][http]") {
@@ -344,10 +351,7 @@ TEST_CASE("http: coroutine calls run on the transport's I/O thread", "[transport
     });
     bulwark::http_transport http;
     auto call = [&](std::string_view target, bulwark::duration limit) {
-        return [&http, &srv, target, limit]() -> bulwark::task<bulwark::outcome<bulwark::http_response>> {
-            bulwark::context ctx(std::chrono::steady_clock::now() + limit);
-            co_return co_await http.async_send(srv.address(), {.target = target}, ctx);
-        }();
+        return async_get(http, srv.address(), std::string(target), limit);
     };
     for (int i = 0; i < 3; ++i) {
         auto res = bulwark::sync_wait(call("/", 5s));
@@ -359,11 +363,9 @@ TEST_CASE("http: coroutine calls run on the transport's I/O thread", "[transport
 
     // A stop request closes the socket through the connection's strand.
     std::stop_source caller;
-    auto stopped = [&]() -> bulwark::task<bulwark::outcome<bulwark::http_response>> {
-        bulwark::context ctx(std::chrono::steady_clock::now() + 60s, caller.get_token());
-        co_return co_await http.async_send(srv.address(), {.target = "/slow"}, ctx);
-    };
-    auto fut = std::async(std::launch::async, [&] { return bulwark::sync_wait(stopped()); });
+    auto fut = std::async(std::launch::async, [&] {
+        return bulwark::sync_wait(async_get(http, srv.address(), "/slow", 60s, caller.get_token()));
+    });
     const auto before = srv.requests();
     while (srv.requests() == before)
         std::this_thread::sleep_for(1ms);

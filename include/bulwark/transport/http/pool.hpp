@@ -7,7 +7,6 @@
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/time.hpp>
-#include <bulwark/transport/http/connection.hpp>
 #include <bulwark/transport/http/sync_connection.hpp>
 
 #include <atomic>
@@ -19,7 +18,6 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 namespace bulwark::detail {
 
@@ -31,13 +29,12 @@ struct pool_limits {
     duration acquire_timeout = std::chrono::seconds{1};
 };
 
-/// The connections of one endpoint, for one driver (`sync_connection` or `http_connection`).
+/// The connections of one endpoint.
 template <class Conn>
 class endpoint_pool {
 public:
-    endpoint_pool(const pool_limits& l, net::io_context* shared)
+    explicit endpoint_pool(const pool_limits& l)
         : limits_(l)
-        , shared_(shared)
         , idle_(std::make_unique<std::atomic<Conn*>[]>(l.max_connections)) {}
     endpoint_pool(const endpoint_pool&) = delete;
     endpoint_pool& operator=(const endpoint_pool&) = delete;
@@ -132,10 +129,7 @@ private:
         while (n < limits_.max_connections)
             if (open_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) {
                 try {
-                    if constexpr (std::is_constructible_v<Conn, net::io_context&>)
-                        return new Conn(*shared_);
-                    else
-                        return new Conn();
+                    return new Conn();
                 } catch (...) {
                     open_.fetch_sub(1, std::memory_order_acq_rel);
                     throw;
@@ -179,7 +173,6 @@ private:
     }
 
     pool_limits limits_;
-    net::io_context* shared_;
     std::unique_ptr<std::atomic<Conn*>[]> idle_;
     std::atomic<std::uint32_t> open_{0};
     std::atomic<std::uint32_t> waiters_{0};
@@ -193,20 +186,17 @@ private:
 class pool_table {
 public:
     struct entry {
-        entry(std::string a, const pool_limits& l, net::io_context* shared)
+        entry(std::string a, const pool_limits& l)
             : address(std::move(a))
-            , sync(l, nullptr)
-            , async(l, shared) {}
+            , pool(l) {}
         std::string address;
-        endpoint_pool<sync_connection> sync;
-        endpoint_pool<http_connection> async;
+        endpoint_pool<sync_connection> pool;
     };
 
-    pool_table(std::size_t capacity, const pool_limits& l, net::io_context* shared)
+    pool_table(std::size_t capacity, const pool_limits& l)
         : cap_(capacity)
         , slots_(std::make_unique<std::atomic<entry*>[]>(capacity))
-        , limits_(l)
-        , shared_(shared) {}
+        , limits_(l) {}
     pool_table(const pool_table&) = delete;
     ~pool_table() {
         for (std::size_t i = 0; i < cap_; ++i)
@@ -222,7 +212,7 @@ public:
             auto& slot = slots_[(h + probe) % cap_];
             entry* e = slot.load(std::memory_order_acquire);
             if (e == nullptr) {
-                auto fresh = std::make_unique<entry>(std::string(address), limits_, shared_);
+                auto fresh = std::make_unique<entry>(std::string(address), limits_);
                 if (slot.compare_exchange_strong(e, fresh.get(), std::memory_order_acq_rel))
                     return *fresh.release();
                 // another thread filled the slot: e now holds its entry
@@ -234,7 +224,7 @@ public:
         for (auto& e : overflow_)
             if (e.address == address)
                 return e;
-        return overflow_.emplace_back(std::string(address), limits_, shared_);
+        return overflow_.emplace_back(std::string(address), limits_);
     }
 
     /// Calls `f(entry&)` for every entry.
@@ -252,7 +242,6 @@ private:
     std::size_t cap_;
     std::unique_ptr<std::atomic<entry*>[]> slots_;
     pool_limits limits_;
-    net::io_context* shared_;
     std::mutex overflow_mutex_;
     std::deque<entry> overflow_;
 };
