@@ -180,13 +180,14 @@ public:
 
     /// The coroutine call: the exchange runs on one of the transport's `io_threads` (blocking
     /// I/O bounded by the deadline, like `send`), where the task then resumes. At most
-    /// `io_threads` coroutine calls are in flight; more wait in a FIFO queue.
-    task<outcome<http_response>> async_send(const http_request& req, context& ctx) {
+    /// `io_threads` coroutine calls are in flight; more wait in a FIFO queue. The task is lazy,
+    /// so it takes the request by value (its views must stay valid until the task ends).
+    task<outcome<http_response>> async_send(http_request req, context& ctx) {
         if (ctx.endpoint() == nullptr)
             co_return errc::no_endpoint;
-        co_return co_await async_send(ctx.endpoint()->address(), req, ctx);
+        co_return co_await async_send(ctx.endpoint()->address(), std::move(req), ctx);
     }
-    task<outcome<http_response>> async_send(std::string_view address, const http_request& req,
+    task<outcome<http_response>> async_send(std::string_view address, http_request req,
                                             context& ctx) {
         if (auto early = precheck(ctx))
             co_return std::move(*early);
