@@ -1,5 +1,5 @@
-# bulwark::http — the HTTP transport (Boost.Beast/Asio, headers only) with optional TLS (OpenSSL),
-# the HTTP health probe, and the discovery sources that need a JSON parser (nlohmann-json3).
+# bulwark::http — the HTTP transport (Boost.Beast/Asio, headers only) with optional TLS (OpenSSL)
+# and the HTTP health probe. (The discovery sources need bulwark::json; NATS KV also bulwark::nats.)
 # Beast comes with Boost's headers, which bulwark already requires; TLS is on when OpenSSL is
 # found (BULWARK_HTTP_TLS=1), else the target says why it is off and builds without it.
 option(BULWARK_HTTP_TLS "Build the HTTP transport with TLS (needs OpenSSL)" ON)
@@ -26,15 +26,6 @@ if(NOT TARGET bulwark_http)
     target_compile_definitions(bulwark_http INTERFACE BULWARK_HTTP_TLS=1)
   endif()
 
-  # The static-file discovery source parses JSON with nlohmann-json3 (optional).
-  find_package(nlohmann_json 3 QUIET)
-  if(nlohmann_json_FOUND)
-    target_link_libraries(bulwark_http INTERFACE nlohmann_json::nlohmann_json)
-    set(BULWARK_HAS_JSON ON)
-  else()
-    message(STATUS "bulwark: file discovery source is off: nlohmann-json3 not found")
-    set(BULWARK_HAS_JSON OFF)
-  endif()
   # Not exported yet: an installed bulwark::http needs find_dependency(OpenSSL) in the package
   # config (the lead's file); users of an install link Boost/OpenSSL themselves meanwhile.
 endif()
