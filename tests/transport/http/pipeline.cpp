@@ -97,6 +97,7 @@ TEST_CASE("http pipeline: calls route around a failing and a slow server; breake
     }
     CHECK(breakers[failing.address()].state() == bulwark::breaker_state::closed);
     CHECK(failing.requests() > tried_failing);
+    CHECK(recovered > 0);
 
     // No leak: every pooled connection is idle, and closing them leaves no socket open on any
     // server (accepted == closed).
