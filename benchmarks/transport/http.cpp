@@ -51,7 +51,9 @@ void measure(benchmark::State& state, F one) {
     }
     bulwark::bench::report_allocs(state, before);
     std::sort(us.begin(), us.end());
-    auto pct = [&](double p) { return us.empty() ? 0.0 : us[static_cast<std::size_t>(p * (us.size() - 1))]; };
+    auto pct = [&](double p) {
+        return us.empty() ? 0.0 : us[static_cast<std::size_t>(p * (us.size() - 1))];
+    };
     state.counters["p50_us"] = pct(0.50);
     state.counters["p99_us"] = pct(0.99);
     state.SetItemsProcessed(state.iterations());

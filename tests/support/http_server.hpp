@@ -66,6 +66,7 @@ struct reply {
     std::chrono::milliseconds delay{0};
     fault kind = fault::none;
     bool close_after = false; // Connection: close
+    bool drop_after = false;  // answer as keep-alive, then close silently (a stale pooled socket)
 
     static reply ok(std::string b = "ok") { return reply{200, std::move(b)}; }
     static reply status_of(unsigned s, std::string retry_after = {}) {
@@ -96,13 +97,14 @@ public:
     using options = http_server_options;
     using handler = std::function<reply(const request_info&)>;
 
-    explicit http_server(handler h = [](const request_info&) { return reply::ok(); },
-                         options o = {})
+    explicit http_server(
+        handler h = [](const request_info&) { return reply::ok(); }, options o = {})
         : handler_(std::move(h))
         , acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
 #if BULWARK_HTTP_TLS
         if (!o.cert_pem.empty()) {
-            tls_ = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+            tls_ =
+                std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
             tls_->use_certificate_chain(boost::asio::buffer(o.cert_pem));
             tls_->use_private_key(boost::asio::buffer(o.key_pem), boost::asio::ssl::context::pem);
         }
@@ -114,7 +116,9 @@ public:
     }
     http_server(const http_server&) = delete;
     http_server& operator=(const http_server&) = delete;
-    ~http_server() { stop(); }
+    ~http_server() {
+        stop();
+    }
 
     /// Stops accepting, wakes every session (shutdown of its socket) and joins all threads.
     void stop() {
@@ -142,16 +146,30 @@ public:
         handler_ = std::move(h);
     }
 
-    std::uint16_t port() const noexcept { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::uint16_t port() const noexcept {
+        return port_;
+    }
+    std::string address() const {
+        return "127.0.0.1:" + std::to_string(port_);
+    }
 
-    std::size_t accepted() const noexcept { return accepted_.load(); }
-    std::size_t closed() const noexcept { return closed_.load(); }
+    std::size_t accepted() const noexcept {
+        return accepted_.load();
+    }
+    std::size_t closed() const noexcept {
+        return closed_.load();
+    }
     /// Connections the server holds open right now.
-    std::size_t open() const noexcept { return accepted_.load() - closed_.load(); }
-    std::size_t requests() const noexcept { return requests_.load(); }
+    std::size_t open() const noexcept {
+        return accepted_.load() - closed_.load();
+    }
+    std::size_t requests() const noexcept {
+        return requests_.load();
+    }
     /// Requests whose client closed the connection while the server delayed or stalled.
-    std::size_t abandoned() const noexcept { return abandoned_.load(); }
+    std::size_t abandoned() const noexcept {
+        return abandoned_.load();
+    }
 
     /// The last request seen (its headers, to check what the client sent).
     request_info last_request() const {
@@ -174,9 +192,8 @@ private:
             ++accepted_;
             std::lock_guard lock(mutex_);
             live_fds_.insert(sock.native_handle());
-            sessions_.emplace_back([this, s = std::make_shared<tcp::socket>(std::move(sock))] {
-                session(*s);
-            });
+            sessions_.emplace_back(
+                [this, s = std::make_shared<tcp::socket>(std::move(sock))] { session(*s); });
         }
     }
 
@@ -241,9 +258,9 @@ private:
             case reply::fault::close:
                 return;
             case reply::fault::truncated_body: {
-                const std::string raw =
-                    "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nonly "
-                    "a part";
+                const std::string raw = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: "
+                                        "text/plain\r\n\r\nonly "
+                                        "a part";
                 boost::asio::write(stream, boost::asio::buffer(raw), ec);
                 return;
             }
@@ -267,7 +284,7 @@ private:
                 res.body() = r.body; // those statuses have no body
             res.prepare_payload();
             http::write(stream, res, ec);
-            if (ec || !res.keep_alive())
+            if (ec || !res.keep_alive() || r.drop_after)
                 return;
         }
     }

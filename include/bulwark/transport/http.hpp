@@ -52,42 +52,40 @@ namespace bulwark {
 
 /// TLS settings (only with `BULWARK_HTTP_TLS`, i.e. when `bulwark::http` found OpenSSL).
 struct http_tls_options {
-    std::string ca_file{};     ///< PEM file of trusted roots (default: the system's roots)
-    std::string ca_pem{};      ///< PEM text of trusted roots (tests: a generated certificate)
-    bool verify_peer = true;   ///< verify the server's certificate chain
-    bool verify_host = true;   ///< verify that the certificate names the endpoint's host
+    std::string ca_file{};   ///< PEM file of trusted roots (default: the system's roots)
+    std::string ca_pem{};    ///< PEM text of trusted roots (tests: a generated certificate)
+    bool verify_peer = true; ///< verify the server's certificate chain
+    bool verify_host = true; ///< verify that the certificate names the endpoint's host
 };
 
 /// Settings of an `http_transport`. Validated at construction.
 struct http_options {
-    std::uint32_t max_connections = 16;             ///< per endpoint, idle + in use (>= 1)
+    std::uint32_t max_connections = 16;               ///< per endpoint, idle + in use (>= 1)
     duration idle_timeout = std::chrono::seconds{60}; ///< idle longer: closed, not reused (> 0)
-    std::uint32_t max_requests_per_connection = 0;  ///< then a fresh connection (0 = unlimited)
+    std::uint32_t max_requests_per_connection = 0;    ///< then a fresh connection (0 = unlimited)
     /// How long a call waits for a connection when the endpoint's pool is full (also bounded by
     /// the call's deadline); then it fails with `errc::bulkhead_full` (> 0).
     duration acquire_timeout = std::chrono::seconds{1};
     /// The socket timeout of a call whose context has no deadline: nothing waits forever (> 0).
     duration io_timeout = std::chrono::seconds{30};
-    std::uint64_t body_limit = 8u << 20;  ///< larger response bodies fail (>= 1)
-    std::uint32_t header_limit = 8192;    ///< larger response headers fail (>= 64)
+    std::uint64_t body_limit = 8u << 20; ///< larger response bodies fail (>= 1)
+    std::uint32_t header_limit = 8192;   ///< larger response headers fail (>= 64)
     /// `Retry-After` values are clamped to this (a server cannot park a client for a day).
     duration max_retry_after = std::chrono::seconds{60};
-    std::string user_agent = "bulwark";   ///< User-Agent header (empty: none)
-    std::size_t max_endpoints = 1024;     ///< endpoints found without a lock (more still work)
+    std::string user_agent = "bulwark"; ///< User-Agent header (empty: none)
+    std::size_t max_endpoints = 1024;   ///< endpoints found without a lock (more still work)
     /// Worker threads of coroutine calls: each runs one exchange at a time (>= 1).
     unsigned io_threads = 4;
     std::optional<http_tls_options> tls{}; ///< TLS to every endpoint when set
 
     void validate() const {
         using detail::require;
-        require(max_connections >= 1, "http_transport", "max_connections", ">= 1",
-                max_connections);
+        require(max_connections >= 1, "http_transport", "max_connections", ">= 1", max_connections);
         require(idle_timeout > duration::zero(), "http_transport", "idle_timeout", "> 0",
                 idle_timeout);
         require(acquire_timeout > duration::zero(), "http_transport", "acquire_timeout", "> 0",
                 acquire_timeout);
-        require(io_timeout > duration::zero(), "http_transport", "io_timeout", "> 0",
-                io_timeout);
+        require(io_timeout > duration::zero(), "http_transport", "io_timeout", "> 0", io_timeout);
         require(body_limit >= 1, "http_transport", "body_limit", ">= 1", body_limit);
         require(header_limit >= 64, "http_transport", "header_limit", ">= 64", header_limit);
         require(max_retry_after >= duration::zero(), "http_transport", "max_retry_after", ">= 0",
@@ -212,14 +210,16 @@ public:
     /// Closes idle connections unused for `idle_timeout` (all of them with `all = true`);
     /// returns how many. Idle connections are also dropped when a call finds them too old.
     std::size_t close_idle(bool all = false) {
-        const time_point older = all ? time_point::max()
-                                     : std::chrono::steady_clock::now() - opts_.idle_timeout;
+        const time_point older =
+            all ? time_point::max() : std::chrono::steady_clock::now() - opts_.idle_timeout;
         std::size_t n = 0;
         pools_.for_each([&](auto& e) { n += e.pool.close_idle(older); });
         return n;
     }
 
-    const http_options& options() const noexcept { return opts_; }
+    const http_options& options() const noexcept {
+        return opts_;
+    }
 
 private:
     /// Moves the awaiting coroutine to a worker thread.
@@ -283,7 +283,8 @@ private:
         {
             // A stop request shuts the socket down from the requesting thread: the poll() this
             // thread waits in wakes up, and the exchange ends as cancelled.
-            std::stop_callback cb(ctx.stop_token(), [c]() noexcept { c->cancel_from_any_thread(); });
+            std::stop_callback cb(ctx.stop_token(),
+                                  [c]() noexcept { c->cancel_from_any_thread(); });
             try {
                 c->exchange(req, ctx, address, settings_, res, r);
             } catch (...) { // out of memory, or a TLS layer that threw
@@ -295,9 +296,8 @@ private:
     }
 
     template <class Pool, class Conn>
-    outcome<http_response> finish(Pool& pool, Conn* c,
-                                  const detail::exchange_result& r, bool threw, context& ctx,
-                                  http_response&& res) {
+    outcome<http_response> finish(Pool& pool, Conn* c, const detail::exchange_result& r, bool threw,
+                                  context& ctx, http_response&& res) {
         const bool ok = !threw && !r.invalid && !r.ec;
         pool.release(c, ok && r.reusable, std::chrono::steady_clock::now());
         if (threw)

@@ -45,8 +45,9 @@ TEST_CASE("file discovery: the registry follows the file", "[transport][http][di
     CHECK(reg.find("10.0.0.1:80") == nullptr);
     CHECK(reg.in_zone("b").size() == 1);
 
-    for (const char* bad : {"{not json", R"([{"weight": 1}])", R"([{"address": "x:1", "weight": 0}])",
-                            R"([{"address": "x:1"}, {"address": "x:1"}])", R"({"endpoints": 3})"}) {
+    for (const char* bad :
+         {"{not json", R"([{"weight": 1}])", R"([{"address": "x:1", "weight": 0}])",
+          R"([{"address": "x:1"}, {"address": "x:1"}])", R"({"endpoints": 3})"}) {
         f.write(bad);
         CHECK_FALSE(src.reload_now());
         CHECK_FALSE(src.last_error().empty());

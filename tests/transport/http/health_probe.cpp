@@ -29,11 +29,10 @@ TEST_CASE("http health probe: 2xx is healthy; 5xx, slow and refused are not",
                           {.address = slow.address()},
                           {.address = refused}};
     bulwark::http_transport http;
-    bulwark::health_checker checker{reg, bulwark::http_health_probe{&http, "/healthz"},
-                                    {.interval = 1s,
-                                     .timeout = 200ms,
-                                     .healthy_threshold = 1,
-                                     .unhealthy_threshold = 1}};
+    bulwark::health_checker checker{
+        reg,
+        bulwark::http_health_probe{&http, "/healthz"},
+        {.interval = 1s, .timeout = 200ms, .healthy_threshold = 1, .unhealthy_threshold = 1}};
     checker.check_now();
     CHECK(reg.find(up.address())->healthy());
     CHECK_FALSE(reg.find(sick.address())->healthy());

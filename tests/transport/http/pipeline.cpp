@@ -46,14 +46,11 @@ TEST_CASE("http pipeline: calls route around a failing and a slow server; breake
     http_server failing([](const request_info&) { return reply::status_of(503); });
     http_server slow([](const request_info&) { return reply::slow(30s, "slow"); });
 
-    bulwark::registry reg{{.address = good.address()},
-                          {.address = failing.address()},
-                          {.address = slow.address()}};
+    bulwark::registry reg{
+        {.address = good.address()}, {.address = failing.address()}, {.address = slow.address()}};
     bulwark::manual_clock breaker_time; // open -> half-open is driven by hand, not by sleeping
-    bulwark::breaker_set<std::string> breakers{{.consecutive_failures = 2,
-                                                .open_for = 30s,
-                                                .half_open_calls = 1,
-                                                .clock = breaker_time}};
+    bulwark::breaker_set<std::string> breakers{
+        {.consecutive_failures = 2, .open_for = 30s, .half_open_calls = 1, .clock = breaker_time}};
     bulwark::http_transport http;
     auto client = bulwark::pipeline{
         bulwark::timeout{.total = 10s},
@@ -90,8 +87,8 @@ TEST_CASE("http pipeline: calls route around a failing and a slow server; breake
     failing.set_handler([](const request_info&) { return reply::ok("recovered"); });
     breaker_time.advance(30s);
     int recovered = 0;
-    for (int i = 0; i < 200 && breakers[failing.address()].state() != bulwark::breaker_state::closed;
-         ++i) {
+    for (int i = 0;
+         i < 200 && breakers[failing.address()].state() != bulwark::breaker_state::closed; ++i) {
         auto res = client.try_execute(get);
         recovered += res.has_value() ? 1 : 0;
     }
@@ -117,7 +114,8 @@ TEST_CASE("http pipeline: retry waits at least the server's Retry-After",
     auto client = bulwark::pipeline{bulwark::retry{
         .max_attempts = 2, .backoff = bulwark::constant_backoff{.delay = 1ms}, .clock = clock}};
     const std::string address = srv.address();
-    auto res = client.try_execute([&](bulwark::context& ctx) { return http.send(address, {}, ctx); });
+    auto res =
+        client.try_execute([&](bulwark::context& ctx) { return http.send(address, {}, ctx); });
     REQUIRE(res.has_value());
     CHECK(res->body == "after");
     const auto sleeps = clock.sleeps();
@@ -125,7 +123,8 @@ TEST_CASE("http pipeline: retry waits at least the server's Retry-After",
     CHECK(sleeps[0] >= 2s);
 }
 
-TEST_CASE("http pipeline: coroutine calls through the pipeline", "[transport][http][pipeline][async]") {
+TEST_CASE("http pipeline: coroutine calls through the pipeline",
+          "[transport][http][pipeline][async]") {
     http_server a([](const request_info&) { return reply::ok("a"); });
     http_server b([](const request_info&) { return reply::with(reply::fault::reset); });
     bulwark::registry reg{{.address = a.address()}, {.address = b.address()}};

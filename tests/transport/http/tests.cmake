@@ -25,3 +25,26 @@ elseif(NOT TARGET ${_exe}_deps)
     message(STATUS "bulwark: NATS KV discovery tests are off: bulwark::nats is missing")
   endif()
 endif()
+
+# Header self-check of the HTTP and discovery headers (tests/CMakeLists.txt skips them: they need
+# optional packages): each compiles on its own where its dependencies exist.
+if(TARGET bulwark::http AND NOT TARGET bulwark_http_selfcheck)
+  file(GLOB_RECURSE _http_headers RELATIVE ${PROJECT_SOURCE_DIR}/include CONFIGURE_DEPENDS
+       ${PROJECT_SOURCE_DIR}/include/bulwark/transport/http.hpp
+       ${PROJECT_SOURCE_DIR}/include/bulwark/transport/http/*.hpp
+       ${PROJECT_SOURCE_DIR}/include/bulwark/balance/discovery/*.hpp)
+  if(NOT TARGET bulwark::json)
+    list(FILTER _http_headers EXCLUDE REGEX "balance/discovery/")
+  elseif(NOT TARGET bulwark::nats)
+    list(FILTER _http_headers EXCLUDE REGEX "nats_kv")
+  endif()
+  set(_http_selfcheck)
+  foreach(h IN LISTS _http_headers)
+    string(MAKE_C_IDENTIFIER ${h} _id)
+    set(_cpp ${CMAKE_CURRENT_BINARY_DIR}/selfcheck/${_id}.cpp)
+    file(CONFIGURE OUTPUT ${_cpp} CONTENT "#include <${h}>\n#include <${h}> // include guard\n")
+    list(APPEND _http_selfcheck ${_cpp})
+  endforeach()
+  add_library(bulwark_http_selfcheck OBJECT ${_http_selfcheck})
+  target_link_libraries(bulwark_http_selfcheck PRIVATE ${_exe}_deps)
+endif()

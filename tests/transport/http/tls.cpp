@@ -36,13 +36,13 @@ TEST_CASE("http tls: a round trip with a generated certificate (needs openssl)",
         WARN("skipped: the openssl command is missing (it generates the test certificate)");
         return;
     }
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("bulwark-tls-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("bulwark-tls-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    const std::string cmd =
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-        "-addext subjectAltName=IP:127.0.0.1 -keyout " +
-        (dir / "key.pem").string() + " -out " + (dir / "cert.pem").string() + " > /dev/null 2>&1";
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                            "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                            (dir / "key.pem").string() + " -out " + (dir / "cert.pem").string() +
+                            " > /dev/null 2>&1";
     REQUIRE(std::system(cmd.c_str()) == 0);
     const std::string cert = slurp(dir / "cert.pem"), key = slurp(dir / "key.pem");
     std::filesystem::remove_all(dir);

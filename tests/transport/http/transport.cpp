@@ -22,6 +22,13 @@ namespace {
 bulwark::context within(bulwark::duration d) {
     return bulwark::context(std::chrono::steady_clock::now() + d);
 }
+// Waits (bounded, real time) until the server closed every connection it accepted.
+bool eventually_closed(const http_server& srv) {
+    for (int i = 0; i < 1000 && srv.open() != 0; ++i)
+        std::this_thread::sleep_for(5ms);
+    return srv.open() == 0;
+}
+
 // A coroutine call (parameters by value: the frame owns them).
 bulwark::task<bulwark::outcome<bulwark::http_response>>
 async_get(bulwark::http_transport<>& http, std::string address, std::string target,
@@ -222,7 +229,7 @@ TEST_CASE("http: a stop request cancels the socket of a call in flight", "[trans
     caller.request_stop();
     REQUIRE(result.wait_for(60s) == std::future_status::ready); // generous: only stops a hang
     CHECK(result.get().code() == bulwark::errc::cancelled);
-    CHECK(http.open_connections() == 0); // the cancelled connection is not pooled
+    CHECK(http.open_connections() == 0);                  // the cancelled connection is not pooled
     for (int i = 0; i < 500 && srv.abandoned() == 0; ++i) // waits only for the server thread
         std::this_thread::sleep_for(10ms);
     CHECK(srv.abandoned() == 1); // the server saw the socket close
@@ -265,6 +272,22 @@ TEST_CASE("http: a kept-alive connection the server closed is replaced once", "[
     CHECK(http.open_connections() == 0); // Connection: close is honoured
     auto c2 = within(5s);
     REQUIRE(http.send(srv.address(), {}, c2).has_value());
+    CHECK(srv.accepted() == 2);
+}
+
+TEST_CASE("http: a pooled connection the server dropped silently is replaced, once",
+          "[transport][http]") {
+    http_server srv([](const request_info& r) {
+        reply x = reply::ok();
+        x.drop_after = r.index == 0; // keep-alive promised, then the socket is closed
+        return x;
+    });
+    bulwark::http_transport http;
+    auto c1 = within(5s);
+    REQUIRE(http.send(srv.address(), {}, c1).has_value());
+    REQUIRE(eventually_closed(srv));
+    auto c2 = within(5s); // the pooled socket is dead: a GET is re-sent on a fresh one
+    CHECK(http.send(srv.address(), {}, c2).has_value());
     CHECK(srv.accepted() == 2);
 }
 

@@ -94,8 +94,8 @@ public:
     explicit file_discovery(std::filesystem::path file, file_discovery_options o = {})
         : path_(std::move(file))
         , opts_(o) {
-        detail::require(opts_.poll_interval >= duration::zero(), "file_discovery",
-                        "poll_interval", ">= 0", opts_.poll_interval);
+        detail::require(opts_.poll_interval >= duration::zero(), "file_discovery", "poll_interval",
+                        ">= 0", opts_.poll_interval);
         if (!reload_now())
             throw invalid_argument_error(last_error());
         if (opts_.poll_interval > duration::zero())
@@ -129,8 +129,8 @@ public:
         const auto stamp = std::filesystem::last_write_time(path_, ec);
         const auto size = ec ? 0 : std::filesystem::file_size(path_, ec);
         if (ec) {
-            error_ = "bulwark::file_discovery: cannot read '" + path_.string() + "': " +
-                     ec.message();
+            error_ =
+                "bulwark::file_discovery: cannot read '" + path_.string() + "': " + ec.message();
             return false;
         }
         std::ifstream in(path_);

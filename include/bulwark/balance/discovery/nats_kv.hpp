@@ -44,11 +44,11 @@ namespace bulwark {
 
 /// Settings shared by registrations and watchers of one bucket.
 struct nats_kv_options {
-    std::string bucket = "services";                  ///< the KV bucket (created if missing)
-    duration ttl = std::chrono::seconds{10};          ///< an entry not refreshed within it expires
-    duration heartbeat = std::chrono::seconds{3};     ///< re-put interval (< ttl)
-    int replicas = 1;                                 ///< bucket replicas (cluster)
-    bool memory_storage = true;                       ///< bucket in memory (else file)
+    std::string bucket = "services";              ///< the KV bucket (created if missing)
+    duration ttl = std::chrono::seconds{10};      ///< an entry not refreshed within it expires
+    duration heartbeat = std::chrono::seconds{3}; ///< re-put interval (< ttl)
+    int replicas = 1;                             ///< bucket replicas (cluster)
+    bool memory_storage = true;                   ///< bucket in memory (else file)
 
     void validate() const {
         using detail::require;
@@ -64,9 +64,8 @@ namespace detail {
 
 inline void nats_kv_check(natsStatus s, const char* what) {
     if (s != NATS_OK)
-        throw resilience_error(errc::transport_error,
-                               std::string("bulwark::nats_kv: ") + what + ": " +
-                                   natsStatus_GetText(s));
+        throw resilience_error(errc::transport_error, std::string("bulwark::nats_kv: ") + what +
+                                                          ": " + natsStatus_GetText(s));
 }
 
 /// Opens the bucket, creating it (with `ttl` as its max age) when it does not exist.
@@ -104,8 +103,8 @@ inline std::string nats_kv_key_of(std::string_view address) {
 
 /// The JSON value of a registration: `{"address", "weight", "zone", "metadata"}`.
 inline std::string to_json(const endpoint_info& e) {
-    nlohmann::json j{{"address", e.address}, {"weight", e.weight}, {"zone", e.zone},
-                     {"metadata", e.metadata}};
+    nlohmann::json j{
+        {"address", e.address}, {"weight", e.weight}, {"zone", e.zone}, {"metadata", e.metadata}};
     return j.dump();
 }
 
@@ -285,9 +284,9 @@ private:
         const kvOperation op = kvEntry_Operation(e);
         if (op != kvOp_Put)
             return entries_.erase(key) != 0;
-        auto info = endpoint_from_json(
-            std::string_view(static_cast<const char*>(kvEntry_Value(e)),
-                             static_cast<std::size_t>(kvEntry_ValueLen(e))));
+        auto info =
+            endpoint_from_json(std::string_view(static_cast<const char*>(kvEntry_Value(e)),
+                                                static_cast<std::size_t>(kvEntry_ValueLen(e))));
         if (!info)
             return entries_.erase(key) != 0;
         // Age the entry by its server timestamp (the initial values may be old).

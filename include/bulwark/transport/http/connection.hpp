@@ -137,8 +137,8 @@ struct exchange_settings {
 /// Serializes the request line and headers into `out` (reused, so no allocation once warm).
 inline bool write_request(std::string& out, const http_request& req, const context& ctx,
                           std::string_view address, std::string_view user_agent) {
-    bool ok = header_safe(req.target) && header_safe(req.host) &&
-              header_safe(req.content_type) && !req.target.empty();
+    bool ok = header_safe(req.target) && header_safe(req.host) && header_safe(req.content_type) &&
+              !req.target.empty();
     req.headers.for_each([&](std::string_view k, std::string_view v) {
         ok = ok && header_safe(k) && header_safe(v) && !k.empty() &&
              k.find(':') == std::string_view::npos;

@@ -27,8 +27,8 @@ namespace bulwark {
 /// (thread-safe). **Allocation:** none per probe on a warm connection.
 template <class Transport = http_transport<>>
 struct http_health_probe {
-    Transport* http;                          ///< the transport (outlives the probe)
-    std::string path = "/health";             ///< the path to GET
+    Transport* http;              ///< the transport (outlives the probe)
+    std::string path = "/health"; ///< the path to GET
     bool operator()(const endpoint& e, context& ctx) const noexcept {
         auto r = http->send(e.address(), {.method = http_method::get, .target = path}, ctx);
         return r.has_value() && r->status >= 200 && r->status < 300;

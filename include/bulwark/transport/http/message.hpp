@@ -85,8 +85,8 @@ struct http_status_failures {
 class http_status_error : public resilience_error {
 public:
     http_status_error(http_response r, duration retry_after)
-        : resilience_error(errc::transport_error,
-                           "HTTP status " + std::to_string(r.status), retry_after)
+        : resilience_error(errc::transport_error, "HTTP status " + std::to_string(r.status),
+                           retry_after)
         , response_(std::move(r)) {}
     /// The status code.
     unsigned status() const noexcept { return response_.status; }

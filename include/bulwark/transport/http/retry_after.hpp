@@ -74,7 +74,8 @@ inline std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view 
         } else {
             return std::nullopt;
         }
-    } else if (s.size() == 24 && s[3] == ' ' && s[7] == ' ') { // asctime: "Sun Nov  6 08:49:37 1994"
+    } else if (s.size() == 24 && s[3] == ' ' &&
+               s[7] == ' ') { // asctime: "Sun Nov  6 08:49:37 1994"
         month = detail::http_month(s.substr(4, 3));
         const std::string_view d = s.substr(8, 2);
         if (d[0] == ' ') {
