@@ -47,21 +47,25 @@ static_assert(std::is_empty_v<null_listener>);
 /// A listener that refers to another (to share one stateful listener among policies, or keep
 /// reading a listener that a policy copied): `bulwark::listener_ref{my_listener}`.
 /// **Lifetime:** the referred listener must outlive every emitter that holds the ref.
+/// A default-made ref refers to nothing and drops events (so that a policy holding one can be
+/// default-made).
 template <class L>
 class listener_ref {
 public:
+    listener_ref() noexcept = default;
     explicit listener_ref(L& l) noexcept
         : l_(&l) {}
     /// Forwards an event the referred listener hears.
     template <class E>
         requires listens_to<L, E>
     void on(const E& e) const {
-        l_->on(e);
+        if (l_ != nullptr) [[likely]]
+            l_->on(e);
     }
     L& get() const noexcept { return *l_; }
 
 private:
-    L* l_;
+    L* l_ = nullptr;
 };
 
 namespace detail {
