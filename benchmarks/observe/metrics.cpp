@@ -8,6 +8,8 @@
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/observe/metrics.hpp>
 #include <bulwark/observe/prometheus.hpp>
+#include <bulwark/pipeline.hpp>
+#include <bulwark/policy/standard.hpp>
 
 #include "bench_support.hpp"
 
@@ -114,6 +116,48 @@ void BM_serialize_bulwark(benchmark::State& state) {
     state.counters["samples"] = static_cast<double>(sample_lines(out));
 }
 BENCHMARK(BM_serialize_bulwark);
+
+// ---- the standard pipeline with and without the metrics listener ---------------------------------
+
+/// The stages of `bulwark::standard_pipeline()` with its defaults, each with listener `l`.
+template <class L>
+auto standard_with(L l) {
+    const bulwark::standard_options o;
+    return bulwark::pipeline{
+        bulwark::bulkhead{o.concurrency},
+        bulwark::total_timeout{.limit = o.total_timeout},
+        bulwark::retry{.max_attempts = o.max_attempts, .backoff = o.backoff}.with_listener(l),
+        bulwark::basic_circuit_breaker{o.breaker, bulwark::default_classifier{}, l},
+        bulwark::attempt_timeout{.limit = o.attempt_timeout},
+    };
+}
+
+template <class Pipeline>
+void run_pipeline(benchmark::State& state, Pipeline& p) {
+    bulwark::bench::measure_calls(
+        state, [&](auto& op, bulwark::context& ctx) { return p.execute(op, ctx); });
+}
+
+void BM_pipeline_standard_preset(benchmark::State& state) {
+    auto p = bulwark::standard_pipeline();
+    run_pipeline(state, p);
+}
+BENCHMARK(BM_pipeline_standard_preset);
+
+void BM_pipeline_standard_null_listener(benchmark::State& state) {
+    auto p = standard_with(bulwark::null_listener{});
+    run_pipeline(state, p);
+}
+BENCHMARK(BM_pipeline_standard_null_listener);
+
+void BM_pipeline_standard_metrics_listener(benchmark::State& state) {
+    static bulwark::metrics_registry reg;
+    auto p = standard_with(reg.listener({.pipeline = "standard", .policy = "all"}));
+    run_pipeline(state, p);
+    const auto s = reg.listener({.pipeline = "standard", .policy = "all"}).snapshot();
+    state.counters["calls_counted"] = static_cast<double>(s.retry.successful_without_retry);
+}
+BENCHMARK(BM_pipeline_standard_metrics_listener);
 
 #if BULWARK_BENCH_PROMETHEUS_CPP
 
