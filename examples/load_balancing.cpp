@@ -10,6 +10,7 @@
 #include <bulwark/balance/round_robin.hpp>
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/breaker_set.hpp>
+#include <bulwark/policy/circuit_breaker/endpoint_breakers.hpp>
 #include <bulwark/policy/retry.hpp>
 
 #include <cstdio>
@@ -87,6 +88,25 @@ int main() {
         order_failures += guarded.try_execute(get_order).has_value() ? 0 : 1;
     std::printf("30 order calls, %d failed (before .3's breaker opened); .3 rejected %lld turns\n",
                 order_failures, static_cast<long long>(breakers["10.0.1.3:80"].metrics().rejected));
+
+    // P2C with breakers: .1's breaker is open and the slow .2 is listed right after it. The open
+    // endpoint is invisible to P2C's choice (a pick that lands on it is replaced by P2C's pick
+    // among the others), so .2 gets its P2C share (a handful of calls), wherever it is listed.
+    bulwark::registry mixed(
+        {{.address = "10.0.2.1:80"}, {.address = "10.0.2.2:80"}, {.address = "10.0.2.3:80"}},
+        {.clock = clock});
+    breakers["10.0.2.1:80"].trip();
+    auto p2c =
+        bulwark::pipeline{bulwark::balance_with_breakers<bulwark::p2c_peak_ewma>{mixed, breakers}};
+    std::map<std::string, int> got;
+    for (int i = 0; i < 1000; ++i) // about 1 s: .1's breaker stays open (10 s)
+        ++got[p2c.execute([&](bulwark::context& ctx) {
+            std::string a = ctx.endpoint()->address();
+            clock.advance(a == "10.0.2.2:80" ? 50ms : 1ms); // .2 is slow
+            return a;
+        })];
+    std::printf("p2c around an open endpoint: slow .2 served %d of 1000, open .1 %d\n",
+                got["10.0.2.2:80"], got["10.0.2.1:80"]);
 
     // With nothing to pick from, the error says so (it is not an endpoint failure).
     dns.push({});

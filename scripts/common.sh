@@ -31,6 +31,9 @@ ensure_packages() {
 # ccache keeps re-runs fast; its directory survives between runs of the same machine.
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/bulwark-ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+# Paths relative to the checkout, so that another clone of the same tree hits the same cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 JOBS="${JOBS:-$(nproc)}"
 
 # configure + build one preset (configure only when the build dir is new).

@@ -5,6 +5,8 @@
 //   BM_pick/<strategy>/<n>        the strategy's pick over a held snapshot
 //   BM_read_pick/<strategy>/<n>   plus opening the registry's read section (what balance pays)
 //   BM_call/<strategy>/<n>        the whole balance policy around a no-op operation
+//   BM_pick_breakers/<strategy>/<n>       the same call with per-endpoint breakers (all closed)
+//   BM_pick_breakers_open/<strategy>/<n>  ... with one endpoint's breaker open (re-picks)
 //   BM_naive_pick/<n>             the baseline
 
 #include <bulwark/balance/balance.hpp>
@@ -16,6 +18,8 @@
 #include <bulwark/balance/round_robin.hpp>
 #include <bulwark/balance/weighted_round_robin.hpp>
 #include <bulwark/pipeline.hpp>
+#include <bulwark/policy/breaker_set.hpp>
+#include <bulwark/policy/circuit_breaker/endpoint_breakers.hpp>
 
 #include "bench_support.hpp"
 #include "support/alloc_counter.hpp"
@@ -104,6 +108,32 @@ void BM_call(benchmark::State& state) {
     report_allocs(state, before);
 }
 
+/// The whole call with a breaker per endpoint (`balance_with_breakers`); with `open`, the first
+/// endpoint's breaker is open, so every pick that lands on it is rejected and re-picked.
+template <class Strategy, bool open>
+void BM_call_breakers(benchmark::State& state) {
+    auto reg = make_registry(static_cast<std::size_t>(state.range(0)));
+    bulwark::breaker_set<std::string> breakers{bulwark::circuit_breaker_options{
+        .open_for = std::chrono::hours{1}, .max_open_for = std::chrono::hours{1}}};
+    auto client = bulwark::pipeline{bulwark::balance_with_breakers<Strategy>{*reg, breakers}};
+    auto op = [](bulwark::context& ctx) { return ctx.endpoint()->weight(); };
+    (void)client.execute(op); // builds the breakers and the snapshot's breaker table
+    if (open)
+        breakers[reg->endpoints().front()->address()].trip();
+    const auto before = bulwark::test::thread_allocations();
+    for (auto _ : state)
+        benchmark::DoNotOptimize(client.execute(op));
+    report_allocs(state, before);
+}
+template <class Strategy>
+void BM_pick_breakers(benchmark::State& state) {
+    BM_call_breakers<Strategy, false>(state);
+}
+template <class Strategy>
+void BM_pick_breakers_open(benchmark::State& state) {
+    BM_call_breakers<Strategy, true>(state);
+}
+
 /// The baseline: healthy instances copied out under a mutex on every pick, then round robin.
 struct naive_balancer {
     struct instance {
@@ -169,5 +199,9 @@ BULWARK_PICK_BENCH(BM_read_pick, p2c_peak_ewma);
 BULWARK_PICK_BENCH(BM_read_pick, maglev);
 BULWARK_PICK_BENCH(BM_call, round_robin);
 BULWARK_PICK_BENCH(BM_call, p2c_peak_ewma);
+BULWARK_PICK_BENCH(BM_pick_breakers, round_robin);
+BULWARK_PICK_BENCH(BM_pick_breakers, p2c_peak_ewma);
+BULWARK_PICK_BENCH(BM_pick_breakers_open, round_robin);
+BULWARK_PICK_BENCH(BM_pick_breakers_open, p2c_peak_ewma);
 
 } // namespace

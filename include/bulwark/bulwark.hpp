@@ -11,21 +11,22 @@
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/core/clock.hpp>
+#include <bulwark/core/time_types.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/steady_clock.hpp>
+#include <bulwark/runtime/task.hpp>
+#include <bulwark/testing/manual_clock.hpp>
 #include <bulwark/pipeline.hpp>
 
 // resilience policies
-#include <bulwark/policy/backoff.hpp>
-#include <bulwark/policy/breaker_set.hpp>
 #include <bulwark/policy/bulkhead.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
+#include <bulwark/policy/circuit_breaker/breaker_set.hpp>
 #include <bulwark/policy/fallback.hpp>
 #include <bulwark/policy/hedge.hpp>
 #include <bulwark/policy/rate_limiter.hpp>
 #include <bulwark/policy/retry.hpp>
-#include <bulwark/policy/retry_budget.hpp>
-#include <bulwark/policy/sliding_window.hpp>
 #include <bulwark/policy/standard.hpp>
 #include <bulwark/policy/timeout.hpp>
 
@@ -40,6 +41,7 @@
 #include <bulwark/balance/p2c.hpp>
 #include <bulwark/balance/random.hpp>
 #include <bulwark/balance/registry.hpp>
+#include <bulwark/balance/registry/options.hpp>
 #include <bulwark/balance/ring_hash.hpp>
 #include <bulwark/balance/round_robin.hpp>
 #include <bulwark/balance/strategy.hpp>

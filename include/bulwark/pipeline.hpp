@@ -12,7 +12,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <boost/hana/at.hpp>
 #include <boost/hana/tuple.hpp>
@@ -146,19 +146,19 @@ inline constexpr const char* composition_messages[] = {
     "attempt; move it before (outside) the retry, or make it per_attempt",
 };
 
-/// The composition rules, over the kinds of the policies, outermost first.
+/// The composition rules, over the roles of the policies (`policy_traits`), outermost first.
 template <std::size_t N>
-constexpr composition_error check_kinds(const std::array<policy_kind, N>& kinds) noexcept {
+constexpr composition_error check_roles(const std::array<composition_role, N>& roles) noexcept {
     std::size_t totals = 0, repeater = N, first_attempt = N, last_total = N;
     for (std::size_t i = 0; i < N; ++i) {
-        const policy_kind k = kinds[i];
-        if (k == policy_kind::total_timeout) {
+        const composition_role r = roles[i];
+        if (r == composition_role::total_timeout) {
             ++totals;
             last_total = i;
         }
-        if ((k == policy_kind::retry || k == policy_kind::hedge) && repeater == N)
+        if (r == composition_role::repeater && repeater == N)
             repeater = i;
-        if (k == policy_kind::attempt_timeout && first_attempt == N)
+        if (r == composition_role::attempt_timeout && first_attempt == N)
             first_attempt = i;
     }
     if (totals > 1)
@@ -170,10 +170,19 @@ constexpr composition_error check_kinds(const std::array<policy_kind, N>& kinds)
     return composition_error::none;
 }
 
-/// The rules, checked on the policies' declared kinds at compile time.
-template <policy_kind... K>
+/// The same rules over built-in kinds (kept for callers that hold kinds).
+template <std::size_t N>
+constexpr composition_error check_kinds(const std::array<policy_kind, N>& kinds) noexcept {
+    std::array<composition_role, N> roles{};
+    for (std::size_t i = 0; i < N; ++i)
+        roles[i] = role_of(kinds[i]);
+    return check_roles(roles);
+}
+
+/// The rules, checked on the policies' declared roles at compile time.
+template <composition_role... R>
 constexpr bool check_composition() {
-    constexpr auto e = check_kinds(std::array<policy_kind, sizeof...(K)>{K...});
+    constexpr auto e = check_roles(std::array<composition_role, sizeof...(R)>{R...});
     static_assert(e != composition_error::two_total_timeouts,
                   "bulwark::pipeline: two total timeouts; keep one");
     static_assert(e != composition_error::attempt_timeout_outside,
@@ -186,18 +195,18 @@ constexpr bool check_composition() {
 }
 
 template <class P>
-constexpr policy_kind current_kind(const P& p) { // may throw: runtime_kind() can validate
+constexpr composition_role current_role(const P& p) { // may throw: runtime_kind() can validate
     if constexpr (requires { p.runtime_kind(); })
-        return p.runtime_kind();
+        return role_of(p.runtime_kind());
     else
-        return policy_kind_v<P>;
+        return policy_role_v<P>;
 }
 
 /// The same rules at construction, for policies whose kind depends on their settings
 /// (`runtime_kind()`, e.g. a timeout that is total or per attempt).
 template <class... P>
 void check_runtime_composition(const P&... policies) {
-    auto e = check_kinds(std::array<policy_kind, sizeof...(P)>{current_kind(policies)...});
+    auto e = check_roles(std::array<composition_role, sizeof...(P)>{current_role(policies)...});
     if (e != composition_error::none)
         throw invalid_argument_error(composition_messages[static_cast<int>(e)]);
 }
@@ -229,7 +238,7 @@ constexpr decltype(auto) unwrap(P& p) noexcept {
 template <class... P>
 class pipeline {
     static_assert((detail::check_policy<P>(), ..., true)); // one readable message per bad type
-    static_assert(detail::check_composition<policy_kind_v<P>...>());
+    static_assert(detail::check_composition<policy_role_v<P>...>());
 
 public:
     static constexpr std::size_t size = sizeof...(P);

@@ -80,7 +80,9 @@ TEST_CASE("a child context inherits and is cancelled by its parent only", "[core
 
 TEST_CASE("tried endpoints are remembered", "[core][context]") {
     bulwark::context ctx;
-    auto e = [](std::uintptr_t i) { return reinterpret_cast<const bulwark::endpoint*>(i * 16); };
+    auto e = [](std::uintptr_t i) {
+        return reinterpret_cast<const bulwark::endpoint_identity*>(i * 16);
+    };
     ctx.set_endpoint(e(1));
     ctx.set_endpoint(e(2));
     ctx.set_endpoint(e(1)); // already tried: not counted twice

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 TEST_CASE("header_map: set, get case-insensitively, replace, erase", "[core][headers]") {
     bulwark::header_map h;
@@ -56,4 +57,21 @@ TEST_CASE("header_map copies and compares by content", "[core][headers]") {
         seen += std::string(k) + "=" + std::string(v) + ";";
     });
     CHECK(seen == "a=1;b=2;");
+}
+
+TEST_CASE("header_map: replacing a value that no longer fits inline leaves no phantom header "
+          "(issue 9)",
+          "[core][headers][regression]") {
+    bulwark::header_map h;
+    const std::string hundred(100, 'x'), two_hundred(200, 'y');
+    h.set("a", hundred);
+    h.set("b", hundred);
+    h.set("a", two_hundred); // spills to the heap
+    CHECK(h.size() == 2);
+    CHECK(h.get("a") == std::string_view{two_hundred});
+    CHECK(h.get("b") == std::string_view{hundred});
+    std::vector<std::string> names;
+    h.for_each([&](auto k, auto) { names.emplace_back(k); });
+    CHECK(names == std::vector<std::string>{"a", "b"}); // insertion order kept, no empty name
+    CHECK_FALSE(h.contains(""));
 }

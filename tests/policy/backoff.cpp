@@ -162,22 +162,22 @@ TEST_CASE("bad backoff settings are rejected at construction", "[policy][backoff
     using Catch::Contains;
     CHECK_THROWS_AS((bulwark::constant_backoff{.delay = -1ms}), bulwark::invalid_argument_error);
     CHECK_THROWS_WITH((bulwark::constant_backoff{.delay = -1ms}),
-                      Contains("constant_backoff") && Contains("delay must not be negative"));
+                      Contains("constant_backoff") && Contains("delay must be >= 0"));
     CHECK_THROWS_WITH(
         (bulwark::constant_backoff{.delay = 1ms, .jitter = bulwark::decorrelated_jitter}),
         Contains("decorrelated jitter"));
     CHECK_THROWS_WITH((bulwark::linear_backoff{.base = 1ms, .step = -1ms}),
-                      Contains("step must not be negative"));
+                      Contains("linear_backoff: step must be >= 0 (got -1000000ns)"));
     CHECK_THROWS_WITH((bulwark::linear_backoff{.base = 2s, .cap = 1s}),
-                      Contains("cap (1000 ms) must not be below base (2000 ms)"));
+                      Contains("linear_backoff: cap must be >= base (got 1000000000ns)"));
     CHECK_THROWS_WITH((bulwark::exponential_backoff{.base = -5ms}),
-                      Contains("exponential_backoff: base must not be negative (got -5 ms)"));
+                      Contains("exponential_backoff: base must be >= 0 (got -5000000ns)"));
     CHECK_THROWS_WITH((bulwark::exponential_backoff{.multiplier = 0.5}),
-                      Contains("multiplier must be at least 1 (got 0.5)"));
+                      Contains("multiplier must be >= 1 and finite (got 0.500000)"));
     CHECK_THROWS_WITH((bulwark::exponential_backoff{.base = 1s, .cap = 10ms}),
-                      Contains("must not be below base"));
+                      Contains("cap must be >= base"));
     CHECK_THROWS_WITH((bulwark::decorrelated_backoff{.base = 0ms}),
-                      Contains("decorrelated_backoff: base must be positive"));
+                      Contains("decorrelated_backoff: base must be > 0"));
     CHECK_NOTHROW((bulwark::exponential_backoff{.base = 0ms, .cap = 0ms}));
 }
 

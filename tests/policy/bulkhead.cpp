@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <thread>
 
@@ -206,7 +207,16 @@ TEST_CASE("bulkhead settings are validated at construction", "[policy][bulkhead]
     CHECK_THROWS_AS(bulkhead({.max_concurrent = 0}), invalid_argument_error);
     CHECK_THROWS_AS(bulkhead({.max_queued = 5}), invalid_argument_error);
     CHECK_THROWS_AS(bulkhead({.max_wait = 5ms}), invalid_argument_error);
-    CHECK_THROWS_WITH(bulkhead({.max_queued = 1, .max_wait = -5ms}), Catch::Contains("negative"));
+    CHECK_THROWS_WITH(bulkhead({.max_queued = 1, .max_wait = -5ms}),
+                      Catch::Contains("bulwark::bulkhead: max_wait must be >= 0 (got -5000000ns)"));
+    CHECK_THROWS_WITH(bulkhead({.max_concurrent = 0}),
+                      Catch::Contains("bulwark::bulkhead: max_concurrent must be >= 1 (got 0)"));
+    // extremes: the largest sizes are accepted and behave (counters stop at them)
+    bulwark::bulkhead huge{
+        {.max_concurrent = SIZE_MAX, .max_queued = SIZE_MAX, .max_wait = bulwark::duration::max()}};
+    bulwark::context ctx;
+    CHECK(huge.execute([](bulwark::context&) -> bulwark::outcome<int> { return 1; }, ctx)
+              .has_value());
     CHECK_NOTHROW(bulkhead({.max_concurrent = 1, .max_queued = 1, .max_wait = 1ms}));
 }
 

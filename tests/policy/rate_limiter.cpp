@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -155,6 +156,9 @@ TEST_CASE("rate limiter settings are validated at construction", "[policy][rate_
     CHECK_THROWS_AS(rate_limiter({.rate = 1, .per = 0s}), invalid_argument_error);
     CHECK_THROWS_AS(rate_limiter({.rate = 1, .max_wait = -1ms}), invalid_argument_error);
     CHECK_THROWS_WITH(rate_limiter({.rate = 1e12, .per = 1s}), Catch::Contains("nanosecond"));
+    CHECK_THROWS_WITH(rate_limiter({.rate = -1}),
+                      "bulwark::rate_limiter: rate must be a positive finite number of permits per "
+                      "period (got -1.000000): invalid argument");
 }
 
 TEST_CASE("rate limiter on real time (coarse clock for deep buckets) never over-admits",
@@ -173,4 +177,44 @@ TEST_CASE("rate limiter on real time (coarse clock for deep buckets) never over-
     CHECK(granted == 10);
     CHECK(retry_after > 0ms);
     CHECK(retry_after <= 100ms + 50ms); // one interval, plus at most the coarse clock's lag
+}
+
+TEST_CASE("rate limiter with a huge burst admits calls instead of overflowing (issue 9)",
+          "[policy][rate_limiter][regression]") {
+    for (std::size_t burst : {std::size_t{1} << 40, std::numeric_limits<std::size_t>::max()}) {
+        bulwark::manual_clock clock;
+        bulwark::rate_limiter rl{{.rate = 1, .per = 1s, .burst = burst, .clock = clock}};
+        CHECK(rl.available() > 1'000'000'000); // documented clamp: ~36 years of permits
+        for (int i = 0; i < 1000; ++i) {
+            bulwark::context ctx;
+            auto o = rl.execute([](bulwark::context&) -> bulwark::outcome<int> { return 1; }, ctx);
+            REQUIRE(o.has_value());
+        }
+    }
+}
+
+TEST_CASE("rate limiter with a tiny rate throws instead of admitting past its burst (issue 9)",
+          "[policy][rate_limiter][regression]") {
+    using bulwark::rate_limiter;
+    CHECK_THROWS_WITH(rate_limiter({.rate = 1e-12}),
+                      Catch::Contains("bulwark::rate_limiter: per / rate must be"));
+    CHECK_THROWS_AS(rate_limiter({.rate = 1, .per = bulwark::duration::max()}),
+                    bulwark::invalid_argument_error);
+    CHECK_THROWS_AS(rate_limiter({.rate = std::numeric_limits<double>::quiet_NaN()}),
+                    bulwark::invalid_argument_error);
+    CHECK_THROWS_AS(rate_limiter({.rate = std::numeric_limits<double>::infinity()}),
+                    bulwark::invalid_argument_error);
+    CHECK_THROWS_WITH(rate_limiter({.rate = 0}),
+                      Catch::Contains("bulwark::rate_limiter: rate must be"));
+    // the slowest accepted rate: one permit a year, burst 1, admits exactly one call
+    bulwark::manual_clock clock;
+    rate_limiter rl{{.rate = 1, .per = std::chrono::hours{24 * 365}, .clock = clock}};
+    int granted = 0;
+    for (int i = 0; i < 5; ++i) {
+        bulwark::context ctx;
+        if (rl.execute([](bulwark::context&) -> bulwark::outcome<int> { return 1; }, ctx)
+                .has_value())
+            ++granted;
+    }
+    CHECK(granted == 1);
 }

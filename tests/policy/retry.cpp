@@ -407,12 +407,12 @@ TEST_CASE("bad retry settings are rejected at construction", "[policy][retry]") 
     using Catch::Contains;
     CHECK_THROWS_AS((bulwark::retry{.max_attempts = 0}), bulwark::invalid_argument_error);
     CHECK_THROWS_WITH((bulwark::retry{.max_attempts = 0}),
-                      Contains("retry: max_attempts must be at least 1 (got 0)"));
+                      Contains("bulwark::retry: max_attempts must be >= 1 (got 0)"));
     CHECK_THROWS_WITH((bulwark::retry{.max_attempts = -2}), Contains("max_attempts"));
     CHECK_THROWS_WITH((bulwark::retry{.max_duration = -1s}),
-                      Contains("retry: max_duration must be positive"));
+                      Contains("bulwark::retry: max_duration must be > 0"));
     CHECK_THROWS_WITH((bulwark::retry{.backoff = bulwark::exponential_backoff{.base = -10ms}}),
-                      Contains("exponential_backoff: base must not be negative"));
+                      Contains("exponential_backoff: base must be >= 0"));
     CHECK_THROWS_WITH((bulwark::retry{.budget = bulwark::retry_budget{.ratio = 1.2}}),
                       Contains("retry_budget: ratio must be within [0, 1]"));
 }

@@ -9,6 +9,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/task.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <chrono>
 #include <concepts>
@@ -27,11 +28,15 @@ struct health_check_options {
     std::uint32_t healthy_threshold = 2;          ///< good probes in a row to come back
     std::uint32_t unhealthy_threshold = 3;        ///< bad probes in a row to go out
 
+    /// Throws `invalid_argument_error` for out-of-range settings (a probe's deadline is
+    /// `now + timeout`, saturating, so `duration::max()` is allowed and means "no timeout").
     void validate() const {
-        if (interval <= duration::zero() || timeout <= duration::zero())
-            throw invalid_argument_error("health_check_options: interval and timeout must be > 0");
-        if (healthy_threshold == 0 || unhealthy_threshold == 0)
-            throw invalid_argument_error("health_check_options: thresholds must be >= 1");
+        detail::require(interval > duration::zero(), "health_check", "interval", "> 0", interval);
+        detail::require(timeout > duration::zero(), "health_check", "timeout", "> 0", timeout);
+        detail::require(healthy_threshold >= 1, "health_check", "healthy_threshold", ">= 1",
+                        healthy_threshold);
+        detail::require(unhealthy_threshold >= 1, "health_check", "unhealthy_threshold", ">= 1",
+                        unhealthy_threshold);
     }
 };
 

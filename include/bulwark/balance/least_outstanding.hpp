@@ -19,20 +19,30 @@ namespace bulwark {
 class least_outstanding {
 public:
     const endpoint* pick(const endpoint_set& set, const context&, time_point) noexcept {
-        const auto ready = set.ready();
+        return scan(set.ready(), [](const endpoint*) { return false; });
+    }
+    /// The least loaded of the ready endpoints `x` does not exclude.
+    const endpoint* pick(const endpoint_set& set, const context&, time_point,
+                         const exclusion& x) noexcept {
+        return scan(set.ready(), [&x](const endpoint* e) { return x.excludes(e); });
+    }
+
+private:
+    template <class Skip>
+    const endpoint* scan(std::span<const endpoint* const> ready, Skip skip) noexcept {
         const std::size_t n = ready.size();
         if (n == 0)
             return nullptr;
         const std::size_t start = cursor_.next(n);
-        const endpoint* best = ready[start];
-        std::uint64_t best_load = best->outstanding() + 1ull, best_weight = best->weight();
-        for (std::size_t k = 1; k < n; ++k) {
-            std::size_t i = start + k;
-            if (i >= n)
-                i -= n;
-            const endpoint* e = ready[i];
+        const endpoint* best = nullptr;
+        std::uint64_t best_load = 0, best_weight = 1;
+        for (std::size_t k = 0; k < n; ++k) {
+            const endpoint* e = ready[start + k < n ? start + k : start + k - n];
+            if (skip(e))
+                continue;
             const std::uint64_t load = e->outstanding() + 1ull, weight = e->weight();
-            if (load * best_weight < best_load * weight) { // load/weight < best_load/best_weight
+            // load/weight < best_load/best_weight (exact: both products fit in 64 bits)
+            if (best == nullptr || load * best_weight < best_load * weight) {
                 best = e;
                 best_load = load;
                 best_weight = weight;
@@ -41,10 +51,9 @@ public:
         return best;
     }
 
-private:
-    detail::cursor cursor_;
+    rotating_cursor cursor_;
 };
 
-static_assert(balancing_strategy<least_outstanding>);
+static_assert(excluding_strategy<least_outstanding>);
 
 } // namespace bulwark

@@ -6,6 +6,7 @@
 
 #include <bulwark/balance/detail/random.hpp>
 #include <bulwark/balance/strategy.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,7 +16,8 @@ namespace bulwark {
 
 /// Settings of `maglev` (default: the paper's and Envoy's table size).
 struct maglev_options {
-    /// Table size M: a prime, well above the number of endpoints (the paper suggests M ≫ 100·n).
+    /// Table size M: a prime, well above the number of endpoints (the paper suggests M ≫ 100·n),
+    /// at most `maglev::max_table_size` (2^26: the table is M pointers, 512 MB there).
     std::uint32_t table_size = 65537;
 };
 
@@ -28,8 +30,9 @@ struct maglev_options {
 /// `weight / max weight` credit reaches one, so slot shares follow weights. On a retry, the
 /// next slots are probed for an endpoint not tried yet.
 ///
-/// **Failure semantics:** a table size that is not a prime ≥ 3 throws `invalid_argument_error`;
-/// with more ready endpoints than slots, only the first M get slots.
+/// **Failure semantics:** a table size that is not a prime in [3, 2^26] throws
+/// `invalid_argument_error`; with more ready endpoints than slots, only the first M get slots;
+/// an endpoint whose weight is below `max weight / M` may get no slot (its share rounds to 0).
 /// **Thread safety:** lock-free. **Allocation:** none per pick; the table (M pointers) is built
 /// once per snapshot. **Complexity:** O(1) per pick; O(M log M) expected per snapshot.
 class maglev {
@@ -37,10 +40,14 @@ public:
     maglev() = default;
     explicit maglev(maglev_options o)
         : opts_(o) {
-        if (!is_prime(opts_.table_size))
-            throw invalid_argument_error(
-                "maglev_options: table_size must be a prime >= 3 (e.g. 65537)");
+        detail::require(is_prime(opts_.table_size), "maglev", "table_size",
+                        "a prime >= 3 (e.g. 65537)", opts_.table_size);
+        detail::require(opts_.table_size <= max_table_size, "maglev", "table_size",
+                        "<= 2^26 (67108864)", opts_.table_size);
     }
+
+    /// The largest table size (Envoy caps it lower, at 5000011).
+    static constexpr std::uint32_t max_table_size = 1u << 26;
 
     using table = std::vector<const endpoint*>;
 
@@ -62,6 +69,25 @@ public:
         }
         return t[slot];
     }
+    /// The key's slot, or the next slots in order, up to one whose endpoint `x` does not
+    /// exclude; null when it excludes every endpoint of the table.
+    const endpoint* pick(const endpoint_set& set, const context& ctx, time_point,
+                         const exclusion& x) {
+        if (set.ready().empty())
+            return nullptr;
+        const table& t =
+            set.derived<table>(id_.value, [this](const endpoint_set& s) { return build(s); });
+        const std::uint64_t h =
+            ctx.hash_key() ? detail::mix64(*ctx.hash_key()) : detail::thread_random();
+        std::uint32_t slot = detail::reduce(static_cast<std::uint32_t>(h >> 32), opts_.table_size);
+        for (std::uint32_t k = 0; k < opts_.table_size; ++k) {
+            if (!x.excludes(t[slot]))
+                return t[slot];
+            if (++slot == opts_.table_size)
+                slot = 0;
+        }
+        return nullptr;
+    }
 
     /// The lookup table for the ready endpoints of `set`.
     table build(const endpoint_set& set) const {
@@ -74,7 +100,7 @@ public:
         std::vector<double> credit(n, 0.0);
         double heaviest = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            const std::uint64_t h = detail::fnv1a(ready[i]->address());
+            const std::uint64_t h = detail::fnv1a64(ready[i]->address());
             offset[i] = detail::mix64(h) % m;
             skip[i] = detail::mix64(h ^ 0x5bd1e9955bd1e995ULL) % (m - 1) + 1;
             heaviest = std::max(heaviest, static_cast<double>(ready[i]->weight()));
@@ -111,9 +137,9 @@ private:
     }
 
     maglev_options opts_{};
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
-static_assert(balancing_strategy<maglev>);
+static_assert(excluding_strategy<maglev>);
 
 } // namespace bulwark

@@ -9,6 +9,7 @@
 #include <bulwark/balance/endpoint.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -32,20 +33,18 @@ struct outlier_options {
     /// The ejection multiplier drops by one per `interval` an endpoint stays in (Envoy: 10 s).
     duration interval = std::chrono::seconds{10};
 
-    /// Throws `invalid_argument_error` for out-of-range settings.
+    /// Throws `invalid_argument_error` for out-of-range settings. (`base × times ejected`
+    /// saturates at `max_ejection_time`, so no setting overflows the ejection time.)
     void validate() const {
-        if (consecutive_failures == 0)
-            throw invalid_argument_error("outlier_options: consecutive_failures must be >= 1");
-        if (base_ejection_time <= duration::zero())
-            throw invalid_argument_error("outlier_options: base_ejection_time must be > 0");
-        if (max_ejection_time < base_ejection_time)
-            throw invalid_argument_error(
-                "outlier_options: max_ejection_time must be >= base_ejection_time");
-        if (!(max_ejection_percent >= 0.0 && max_ejection_percent <= 100.0))
-            throw invalid_argument_error(
-                "outlier_options: max_ejection_percent must be in [0, 100]");
-        if (interval <= duration::zero())
-            throw invalid_argument_error("outlier_options: interval must be > 0");
+        detail::require(consecutive_failures >= 1, "outlier", "consecutive_failures", ">= 1",
+                        consecutive_failures);
+        detail::require(base_ejection_time > duration::zero(), "outlier", "base_ejection_time",
+                        "> 0", base_ejection_time);
+        detail::require(max_ejection_time >= base_ejection_time, "outlier", "max_ejection_time",
+                        ">= base_ejection_time", max_ejection_time);
+        detail::require(max_ejection_percent >= 0.0 && max_ejection_percent <= 100.0, "outlier",
+                        "max_ejection_percent", "in [0, 100]", max_ejection_percent);
+        detail::require(interval > duration::zero(), "outlier", "interval", "> 0", interval);
     }
 };
 
@@ -98,12 +97,22 @@ public:
             times = decays >= times ? 0 : times - static_cast<std::uint32_t>(decays);
         }
         ++times;
-        const duration length = std::min(opts_.base_ejection_time * times, opts_.max_ejection_time);
+        const duration length = ejection_length(times);
         const time_point until = saturating_add(now, length);
         e.times_ejected_.store(times, std::memory_order_relaxed);
         e.ejected_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
         note_return(until);
         return true;
+    }
+
+    /// How long the `times`-th ejection lasts: `base × times`, capped by `max_ejection_time`
+    /// (checked before multiplying: a long base times many ejections does not overflow).
+    duration ejection_length(std::uint32_t times) const noexcept {
+        if (times == 0)
+            return duration::zero();
+        if (opts_.max_ejection_time.count() / times < opts_.base_ejection_time.count())
+            return opts_.max_ejection_time;
+        return std::min(opts_.base_ejection_time * times, opts_.max_ejection_time);
     }
 
     /// Returns to service every endpoint whose ejection ended by `now`; true if any did.

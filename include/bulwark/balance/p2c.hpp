@@ -32,8 +32,26 @@ public:
         const duration tau = set.ewma_decay();
         return b->peak_ewma_cost(now, tau) < a->peak_ewma_cost(now, tau) ? b : a;
     }
+    /// The same choice among the ready endpoints `x` does not exclude: two distinct random ones
+    /// of the rest, the cheaper wins. An excluded endpoint is never sampled, so one that gets no
+    /// traffic (its breaker is open: its cost looks lowest) cannot attract the choice. O(n).
+    const endpoint* pick(const endpoint_set& set, const context&, time_point now,
+                         const exclusion& x) noexcept {
+        const auto ready = set.ready();
+        const auto m = static_cast<std::uint32_t>(x.remaining(ready));
+        if (m <= 1)
+            return m == 0 ? nullptr : x.nth_remaining(ready, 0);
+        const std::uint64_t r = detail::thread_random();
+        const std::uint32_t i = detail::reduce(static_cast<std::uint32_t>(r >> 32), m);
+        std::uint32_t j = detail::reduce(static_cast<std::uint32_t>(r), m - 1);
+        j += j >= i ? 1 : 0;
+        const endpoint* a = x.nth_remaining(ready, i);
+        const endpoint* b = x.nth_remaining(ready, j);
+        const duration tau = set.ewma_decay();
+        return b->peak_ewma_cost(now, tau) < a->peak_ewma_cost(now, tau) ? b : a;
+    }
 };
 
-static_assert(balancing_strategy<p2c_peak_ewma>);
+static_assert(excluding_strategy<p2c_peak_ewma>);
 
 } // namespace bulwark

@@ -33,6 +33,27 @@ public:
         // Low 32 bits: the coin of the alias method.
         return static_cast<std::uint32_t>(r) < t.threshold[i] ? ready[i] : ready[t.alias[i]];
     }
+    /// A ready endpoint `x` does not exclude, with probability `weight / Σ weight of the rest`
+    /// (a scan: O(n)).
+    const endpoint* pick(const endpoint_set& set, const context&, time_point,
+                         const exclusion& x) noexcept {
+        const auto ready = set.ready();
+        std::uint64_t total = 0; // ≤ n × 2^32: no overflow below 2^32 endpoints
+        for (const endpoint* e : ready)
+            total += x.excludes(e) ? 0 : e->weight();
+        if (total == 0)
+            return nullptr;
+        // total < 2^64 / 2^20 for any realistic set: the modulo's bias is below 2^-20.
+        std::uint64_t r = detail::thread_random() % total;
+        for (const endpoint* e : ready) {
+            if (x.excludes(e))
+                continue;
+            if (r < e->weight())
+                return e;
+            r -= e->weight();
+        }
+        return nullptr; // not reached
+    }
 
     /// Vose's alias method: column i keeps itself with probability threshold[i] / 2^32,
     /// else gives way to alias[i].
@@ -77,9 +98,9 @@ public:
     }
 
 private:
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
-static_assert(balancing_strategy<random>);
+static_assert(excluding_strategy<random>);
 
 } // namespace bulwark

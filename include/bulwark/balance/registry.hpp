@@ -8,14 +8,16 @@
 #include <bulwark/balance/endpoint.hpp>
 #include <bulwark/balance/endpoint_set.hpp>
 #include <bulwark/balance/outlier.hpp>
+#include <bulwark/balance/registry/options.hpp>
+#include <bulwark/balance/registry/snapshot.hpp>
+#include <bulwark/balance/registry/update.hpp>
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
 
+#include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,34 +27,12 @@
 
 namespace bulwark {
 
-/// Settings of a registry.
-struct registry_options {
-    /// Below this fraction of healthy endpoints, balance across all of them (Envoy's panic
-    /// threshold, default 50 %; 0 disables panic: then no healthy endpoint means `no_endpoint`).
-    double panic_threshold = 0.5;
-    /// Passive outlier ejection (off when empty).
-    std::optional<outlier_options> outlier{};
-    /// τ of the peak-EWMA latency estimate (Finagle `decayTime`, Envoy: 10 s).
-    duration ewma_decay = std::chrono::seconds{10};
-    /// The time source of latency, ejections and health checks (`.clock = manual` in tests).
-    any_clock clock{};
-};
-
-/// Called by a discovery source with the service's complete, current endpoint list.
-using discovery_callback = std::function<void(std::span<const endpoint_info>)>;
-
-/// Anything that pushes endpoint sets: `src.subscribe(callback)` registers a callback that the
-/// source calls with each new complete list (DNS, Consul, xDS, a config file watcher...).
-/// What `subscribe` returns (a subscription handle, say) is handed back by `registry::attach`.
-template <class D>
-concept discovery_source = requires(D& d, discovery_callback cb) {
-    d.subscribe(std::move(cb));
-};
-
 /// The endpoints of one service.
 ///
-/// **Failure semantics:** `update` throws `invalid_argument_error` for an empty or duplicate
-/// address or a zero weight, and leaves the registry unchanged.
+/// **Failure semantics:** the constructor throws `invalid_argument_error` for bad options;
+/// `update` throws it for an empty or duplicate address or a zero weight, and leaves the registry
+/// unchanged. Parts: `registry/options.hpp`, `registry/update.hpp` (membership),
+/// `registry/snapshot.hpp` (ready set, panic), `registry/queries.hpp` (range-v3 queries, opt-in).
 /// **Thread safety:** everything is thread-safe. Readers (`read`) never lock: they announce
 /// themselves on a striped counter and load the current snapshot; updates (membership, health)
 /// build a new snapshot under a mutex, publish it and wait for the few readers of the old one.
@@ -63,10 +43,7 @@ class registry {
 public:
     explicit registry(registry_options o = {})
         : opts_(std::move(o)) {
-        if (!(opts_.panic_threshold >= 0.0 && opts_.panic_threshold <= 1.0))
-            throw invalid_argument_error("registry_options: panic_threshold must be in [0, 1]");
-        if (opts_.ewma_decay <= duration::zero())
-            throw invalid_argument_error("registry_options: ewma_decay must be > 0");
+        opts_.validate();
         if (opts_.outlier)
             detector_.emplace(*opts_.outlier);
         std::lock_guard lock(mutex_);
@@ -86,7 +63,14 @@ public:
 
     /// Replaces the endpoint list. Endpoints whose description is unchanged keep their object
     /// and statistics (as Envoy keeps hosts across EDS updates).
-    void update(std::span<const endpoint_info> infos);
+    void update(std::span<const endpoint_info> infos) {
+        detail::validate_endpoints(infos);
+        std::lock_guard lock(mutex_);
+        detail::membership m =
+            detail::match_endpoints(*current_.load(std::memory_order_relaxed), infos);
+        retired_.insert(retired_.end(), m.removed.begin(), m.removed.end());
+        publish_locked(std::move(m.next));
+    }
     void update(std::initializer_list<endpoint_info> infos) {
         update(std::span<const endpoint_info>(infos.begin(), infos.size()));
     }
@@ -120,7 +104,22 @@ public:
 
     /// Records the end of a request on `e`: latency into its peak EWMA, the verdict into outlier
     /// detection (which may eject it and publish a new snapshot — cold path).
-    void record(const endpoint& e, verdict v, duration rtt, time_point now);
+    void record(const endpoint& e, verdict v, duration rtt, time_point now) {
+        if (v == verdict::ignore)
+            return;
+        e.observe_latency(rtt, now, opts_.ewma_decay);
+        if (v == verdict::success) {
+            outlier_detector::record_success(e);
+        } else if (const auto streak = outlier_detector::record_failure(e);
+                   detector_ && detector_->should_eject(e, streak)) {
+            std::lock_guard lock(mutex_);
+            const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
+            const auto out = static_cast<std::size_t>(
+                std::ranges::count_if(cur.all(), [](const endpoint* x) { return x->ejected(); }));
+            if (detector_->eject(e, now, cur.all().size(), out))
+                publish_locked(cur.owners());
+        }
+    }
     /// Returns ejected endpoints whose time is up. Costs one load unless one is due.
     void return_due(time_point now) {
         if (detector_ && now >= detector_->next_return()) [[unlikely]] {
@@ -131,7 +130,10 @@ public:
         }
     }
     /// Rebuilds the ready set after health flags changed (health checks call it).
-    void refresh();
+    void refresh() {
+        std::lock_guard lock(mutex_);
+        publish_locked(current_.load(std::memory_order_relaxed)->owners());
+    }
 
     const registry_options& options() const noexcept { return opts_; }
     const any_clock& clock() const noexcept { return opts_.clock; }
@@ -139,32 +141,67 @@ public:
     const outlier_detector* outliers() const noexcept { return detector_ ? &*detector_ : nullptr; }
 
     // ---- cold queries (allocate; return owning handles) ------------------------------------
-    // Templates only so that their range-v3 pipelines are instantiated in the translation units
-    // that use them, not in every one that includes the registry (compile time).
+    // Plain loops: range-v3 compositions over a snapshot live in balance/registry/queries.hpp,
+    // so that including the registry does not parse range-v3.
 
     /// Every endpoint.
-    template <class = void>
-    std::vector<std::shared_ptr<const endpoint>> endpoints() const;
+    std::vector<std::shared_ptr<const endpoint>> endpoints() const {
+        return query([](const endpoint&) { return true; });
+    }
     /// The healthy endpoints (not ejected, not failing active checks).
-    template <class = void>
-    std::vector<std::shared_ptr<const endpoint>> healthy() const;
+    std::vector<std::shared_ptr<const endpoint>> healthy() const {
+        return query([](const endpoint& e) { return e.healthy(); });
+    }
     /// The endpoints of a zone.
-    template <class = void>
-    std::vector<std::shared_ptr<const endpoint>> in_zone(std::string_view zone) const;
+    std::vector<std::shared_ptr<const endpoint>> in_zone(std::string_view zone) const {
+        return query([zone](const endpoint& e) { return e.zone() == zone; });
+    }
     /// The ready endpoints that `ctx` has not tried yet in this call.
-    template <class = void>
-    std::vector<std::shared_ptr<const endpoint>> not_tried(const context& ctx) const;
+    std::vector<std::shared_ptr<const endpoint>> not_tried(const context& ctx) const {
+        const reader r = read();
+        const auto ready = r->ready();
+        std::vector<std::shared_ptr<const endpoint>> out;
+        for (const auto& e : r->owners())
+            if (!ctx.was_tried(e.get()) && std::ranges::find(ready, e.get()) != ready.end())
+                out.emplace_back(e);
+        return out;
+    }
     /// The endpoint with this address, or null.
-    template <class = void>
-    std::shared_ptr<const endpoint> find(std::string_view address) const;
+    std::shared_ptr<const endpoint> find(std::string_view address) const {
+        const reader r = read();
+        for (const auto& e : r->owners())
+            if (e->address() == address)
+                return e;
+        return nullptr;
+    }
     std::size_t size() const noexcept { return read()->all().size(); }
     bool panic() const noexcept { return read()->panic(); }
     std::uint64_t version() const noexcept { return read()->version(); }
 
 private:
     template <class Pred>
-    std::vector<std::shared_ptr<const endpoint>> query(Pred pred) const;
-    void publish_locked(std::vector<std::shared_ptr<endpoint>> owned);
+    std::vector<std::shared_ptr<const endpoint>> query(Pred pred) const {
+        const reader r = read();
+        std::vector<std::shared_ptr<const endpoint>> out;
+        for (const auto& e : r->owners())
+            if (pred(*e))
+                out.emplace_back(e);
+        return out;
+    }
+
+    void publish_locked(std::vector<std::shared_ptr<endpoint>> owned) {
+        const endpoint_set* fresh = detail::make_snapshot(std::move(owned), opts_.panic_threshold,
+                                                          ++version_, opts_.ewma_decay)
+                                        .release();
+        const endpoint_set* old = current_.exchange(fresh, std::memory_order_seq_cst);
+        epoch_.synchronize();
+        delete old;
+        // Removed endpoints leave once no request is in flight on them (the balance policy
+        // counts an endpoint's request as outstanding before leaving its read section).
+        std::erase_if(retired_, [](const auto& e) {
+            return e->outstanding_.load(std::memory_order_acquire) == 0;
+        });
+    }
 
     registry_options opts_;
     std::optional<outlier_detector> detector_;
@@ -176,5 +213,3 @@ private:
 };
 
 } // namespace bulwark
-
-#include <bulwark/balance/detail/registry_impl.hpp>

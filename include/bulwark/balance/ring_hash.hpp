@@ -6,6 +6,7 @@
 
 #include <bulwark/balance/detail/random.hpp>
 #include <bulwark/balance/strategy.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -20,10 +21,14 @@ namespace bulwark {
 struct ring_hash_options {
     /// Fewest ring entries (Envoy `minimum_ring_size`, 1024); more entries spread keys better.
     std::uint64_t min_ring_size = 1024;
-    /// Most ring entries (Envoy `maximum_ring_size`, 8 M).
+    /// Most ring entries (Envoy `maximum_ring_size`, 8 M); at most 2^31 (the bucket index holds
+    /// 32-bit positions; 2^31 entries already take 32 GB). Weights whose sum exceeds it are
+    /// scaled down so the ring stays within it, every endpoint keeping at least one entry (the
+    /// one exception: more ready endpoints than `max_ring_size` get one entry each).
     std::uint64_t max_ring_size = 8u << 20;
     /// Bounded load: no endpoint takes more than `balance_factor × average` requests in flight
-    /// (a key walks on to the next endpoint with room). 0 = off; otherwise > 1 (Envoy 1.5 = 150).
+    /// (a key walks on to the next endpoint with room). 0 = off; otherwise > 1 (Envoy 1.5 = 150);
+    /// a huge factor is as good as off (the capacity saturates at the largest count).
     double balance_factor = 0.0;
 };
 
@@ -40,13 +45,18 @@ public:
     ring_hash() = default;
     explicit ring_hash(ring_hash_options o)
         : opts_(o) {
-        if (opts_.min_ring_size == 0 || opts_.max_ring_size < opts_.min_ring_size)
-            throw invalid_argument_error(
-                "ring_hash_options: need 0 < min_ring_size <= max_ring_size");
-        if (opts_.balance_factor != 0.0 && !(opts_.balance_factor > 1.0))
-            throw invalid_argument_error(
-                "ring_hash_options: balance_factor must be 0 (off) or > 1");
+        detail::require(opts_.min_ring_size >= 1, "ring_hash", "min_ring_size", ">= 1",
+                        opts_.min_ring_size);
+        detail::require(opts_.max_ring_size >= opts_.min_ring_size, "ring_hash", "max_ring_size",
+                        ">= min_ring_size", opts_.max_ring_size);
+        detail::require(opts_.max_ring_size <= max_ring_limit, "ring_hash", "max_ring_size",
+                        "<= 2^31", opts_.max_ring_size);
+        detail::require(opts_.balance_factor == 0.0 || opts_.balance_factor > 1.0, "ring_hash",
+                        "balance_factor", "0 (off) or > 1", opts_.balance_factor);
     }
+
+    /// The largest `max_ring_size`.
+    static constexpr std::uint64_t max_ring_limit = std::uint64_t{1} << 31;
 
     /// The ring, with a bucket index over the top bits of the hash: a lookup starts at its
     /// bucket's first entry and steps about once, instead of a binary search.
@@ -76,7 +86,27 @@ public:
         const bool bounded = opts_.balance_factor != 0.0;
         if (!bounded && ctx.tried_count() == 0)
             return r.owners[pos];
-        return walk(r, pos, ready, ctx, bounded);
+        return walk(r, pos, ready, bounded, [&ctx](const endpoint* e) {
+            return ctx.tried_count() != 0 && ctx.was_tried(e);
+        });
+    }
+    /// Clockwise from the key's entry: the first endpoint `x` does not exclude (with bounded
+    /// load, the first with room, else the first not excluded); null when all are excluded.
+    const endpoint* pick(const endpoint_set& set, const context& ctx, time_point,
+                         const exclusion& x) {
+        const auto ready = set.ready();
+        if (ready.empty())
+            return nullptr;
+        const ring& r =
+            set.derived<ring>(id_.value, [this](const endpoint_set& s) { return build(s); });
+        const std::uint64_t h =
+            ctx.hash_key() ? detail::mix64(*ctx.hash_key()) : detail::thread_random();
+        const std::size_t pos = r.position(h);
+        const auto skip = [&x](const endpoint* e) { return x.excludes(e); };
+        const endpoint* e = walk(r, pos, ready, opts_.balance_factor != 0.0, skip);
+        if (!skip(e))
+            return e;
+        return opts_.balance_factor != 0.0 ? walk(r, pos, ready, false, skip) : nullptr;
     }
 
     /// The ring for the ready endpoints of `set`: an endpoint of weight w owns the first `w × k`
@@ -85,21 +115,23 @@ public:
     /// powers of two, removing or adding an endpoint usually leaves every other endpoint's
     /// entries exactly as they were — only the removed one's keys move (Ketama's property,
     /// which normalizing to a fixed ring size, as Envoy does, loses).
+    ///
+    /// When the weights alone sum to more than `max_ring_size` (one weight of 2^32 − 1 would
+    /// ask for 4 G entries, 64 GB), each endpoint gets `max(1, ⌊w × (max − n) / Σw⌋)` entries:
+    /// shares follow the weights within one entry, and the ring stays within `max_ring_size`
+    /// (n entries when there are more endpoints than that).
     ring build(const endpoint_set& set) const {
         const auto ready = set.ready();
-        std::uint64_t total = 0;
-        for (const endpoint* e : ready)
-            total += e->weight();
-        std::uint64_t k = 1;
-        while (k * total < opts_.min_ring_size)
-            k *= 2;
-        if (k * total > opts_.max_ring_size)
-            k = std::max<std::uint64_t>(1, opts_.max_ring_size / total);
+        std::vector<std::uint64_t> counts = entry_counts(ready);
+        std::uint64_t size = 0;
+        for (const std::uint64_t c : counts)
+            size += c;
         std::vector<std::pair<std::uint64_t, const endpoint*>> entries;
-        entries.reserve(static_cast<std::size_t>(k * total));
-        for (const endpoint* e : ready) {
-            const std::uint64_t count = k * e->weight();
-            const std::uint64_t base = detail::fnv1a(e->address());
+        entries.reserve(static_cast<std::size_t>(size));
+        for (std::size_t i = 0; i < ready.size(); ++i) {
+            const endpoint* e = ready[i];
+            const std::uint64_t count = counts[i];
+            const std::uint64_t base = detail::fnv1a64(e->address());
             for (std::uint64_t k = 0; k < count; ++k)
                 entries.emplace_back(detail::mix64(base ^ detail::mix64(k)), e);
         }
@@ -123,26 +155,60 @@ public:
         return r;
     }
 
+    /// How many ring entries each ready endpoint gets (see `build`).
+    std::vector<std::uint64_t> entry_counts(std::span<const endpoint* const> ready) const {
+        std::uint64_t total = 0; // ≤ n × 2^32: no overflow
+        for (const endpoint* e : ready)
+            total += e->weight();
+        std::vector<std::uint64_t> counts(ready.size(), 1);
+        if (total == 0)
+            return counts;
+        const std::uint64_t n = ready.size();
+        if (total > opts_.max_ring_size) {
+            if (n >= opts_.max_ring_size)
+                return counts; // one each: the least that keeps every endpoint reachable
+            // Σ ⌊w·b/Σw⌋ ≤ b, and the max(1, ·) adds at most n: the ring stays ≤ max_ring_size.
+            const auto budget = static_cast<double>(opts_.max_ring_size - n);
+            for (std::size_t i = 0; i < ready.size(); ++i) {
+                const double share =
+                    static_cast<double>(ready[i]->weight()) * budget / static_cast<double>(total);
+                counts[i] = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(share));
+            }
+            return counts;
+        }
+        // k·total stays below 2 × max_ring_size ≤ 2^32 in this loop: no overflow.
+        std::uint64_t k = 1;
+        while (k * total < opts_.min_ring_size)
+            k *= 2;
+        if (k * total > opts_.max_ring_size)
+            k = std::max<std::uint64_t>(1, opts_.max_ring_size / total);
+        for (std::size_t i = 0; i < ready.size(); ++i)
+            counts[i] = k * ready[i]->weight();
+        return counts;
+    }
+
     const ring_hash_options& options() const noexcept { return opts_; }
 
 private:
-    // Clockwise from `pos`: the first endpoint not tried and, with bounded load, with room.
+    // Clockwise from `pos`: the first endpoint not skipped and, with bounded load, with room;
+    // when none fits, the key's own endpoint.
+    template <class Skip>
     const endpoint* walk(const ring& r, std::size_t pos, std::span<const endpoint* const> ready,
-                         const context& ctx, bool bounded) const noexcept {
+                         bool bounded, Skip skip) const noexcept {
         std::uint64_t capacity = ~0ull;
         if (bounded) {
             std::uint64_t in_flight = 1; // this request
             for (const endpoint* e : ready)
                 in_flight += e->outstanding();
-            capacity = static_cast<std::uint64_t>(
-                std::ceil(opts_.balance_factor * static_cast<double>(in_flight) /
-                          static_cast<double>(ready.size())));
+            const double c = std::ceil(opts_.balance_factor * static_cast<double>(in_flight) /
+                                       static_cast<double>(ready.size()));
+            // A huge factor saturates (a double ≥ 2^64 does not convert to an integer).
+            capacity = c < 18446744073709549568.0 ? static_cast<std::uint64_t>(c) : ~0ull;
         }
         const std::size_t size = r.owners.size();
         for (std::size_t k = 0; k < size; ++k) {
             const endpoint* e = r.owners[pos];
-            if (!(ctx.tried_count() != 0 && ctx.was_tried(e)) &&
-                e->outstanding() + 1ull <= capacity)
+            if (!skip(e) && e->outstanding() + 1ull <= capacity)
                 return e;
             if (++pos == size)
                 pos = 0;
@@ -151,9 +217,9 @@ private:
     }
 
     ring_hash_options opts_{};
-    detail::strategy_id id_{};
+    strategy_id id_{};
 };
 
-static_assert(balancing_strategy<ring_hash>);
+static_assert(excluding_strategy<ring_hash>);
 
 } // namespace bulwark

@@ -5,6 +5,7 @@
 /// endpoint instead of sending it bursts.
 
 #include <bulwark/balance/strategy.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -20,7 +21,9 @@ namespace bulwark {
 /// Settings of `weighted_round_robin`.
 struct weighted_round_robin_options {
     /// Longest precomputed sequence; weight sums above it (after dividing by their gcd) are
-    /// scaled down proportionally, so shares stay within 1 / max_sequence of the weights.
+    /// scaled down proportionally, so shares stay within 1 / max_sequence of the weights. In
+    /// [1, 2^24] (the table is this many pointers; every endpoint keeps at least one entry, so
+    /// more endpoints than this make the table one entry each).
     std::uint32_t max_sequence = 1u << 16;
 };
 
@@ -31,7 +34,7 @@ struct weighted_round_robin_options {
 /// `Σ weight / gcd`, so this strategy runs the same algorithm once per snapshot into a table and
 /// a pick is a table read at a rotating index: O(1), lock-free, same order.
 ///
-/// **Failure semantics:** `max_sequence == 0` throws `invalid_argument_error`.
+/// **Failure semantics:** `max_sequence` outside [1, 2^24] throws `invalid_argument_error`.
 /// **Thread safety:** as `round_robin`. **Allocation:** none per pick; the table is built once
 /// per registry snapshot. **Complexity:** O(1) per pick; per snapshot O(n · period) up to
 /// `exact_budget` steps, else O(period · log n) (see `exact_budget`).
@@ -40,9 +43,12 @@ public:
     weighted_round_robin() = default;
     explicit weighted_round_robin(weighted_round_robin_options o)
         : opts_(o) {
-        if (opts_.max_sequence == 0)
-            throw invalid_argument_error("weighted_round_robin_options: max_sequence must be > 0");
+        detail::require(opts_.max_sequence >= 1 && opts_.max_sequence <= max_sequence_limit,
+                        "weighted_round_robin", "max_sequence", "in [1, 2^24]", opts_.max_sequence);
     }
+
+    /// The largest `max_sequence` (16 M entries, 128 MB of table).
+    static constexpr std::uint32_t max_sequence_limit = 1u << 24;
 
     const endpoint* pick(const endpoint_set& set, const context&, time_point) {
         const auto ready = set.ready();
@@ -51,6 +57,22 @@ public:
         const auto& seq = set.derived<std::vector<const endpoint*>>(
             id_.value, [this](const endpoint_set& s) { return build(s, opts_.max_sequence); });
         return seq[cursor_.next(seq.size())];
+    }
+    /// The next entry of the sequence whose endpoint `x` does not exclude (the cursor steps over
+    /// the others, so the rest keep their relative shares).
+    const endpoint* pick(const endpoint_set& set, const context&, time_point, const exclusion& x) {
+        if (set.ready().empty())
+            return nullptr;
+        const auto& seq = set.derived<std::vector<const endpoint*>>(
+            id_.value, [this](const endpoint_set& s) { return build(s, opts_.max_sequence); });
+        const std::size_t n = seq.size();
+        for (std::size_t k = 0; k < n; ++k) // the cursor steps over excluded entries
+            if (const endpoint* e = seq[cursor_.next(n)]; !x.excludes(e))
+                return e;
+        for (const endpoint* e : seq) // racing callers moved the cursor meanwhile
+            if (!x.excludes(e))
+                return e;
+        return nullptr;
     }
 
     /// nginx's smooth sequence for the ready endpoints of `set` (one period).
@@ -115,10 +137,10 @@ private:
     }
 
     weighted_round_robin_options opts_{};
-    detail::strategy_id id_{};
-    detail::cursor cursor_;
+    strategy_id id_{};
+    rotating_cursor cursor_;
 };
 
-static_assert(balancing_strategy<weighted_round_robin>);
+static_assert(excluding_strategy<weighted_round_robin>);
 
 } // namespace bulwark

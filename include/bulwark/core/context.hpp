@@ -5,7 +5,8 @@
 
 #include <bulwark/core/endpoint_info.hpp>
 #include <bulwark/core/headers.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/core/time_types.hpp>
+#include <bulwark/detail/hash.hpp>
 
 #include <array>
 #include <cstdint>
@@ -131,12 +132,7 @@ public:
     std::optional<std::uint64_t> hash_key() const noexcept { return hash_key_; }
     void set_hash_key(std::uint64_t key) noexcept { hash_key_ = key; }
     /// Hashes `key` (FNV-1a, 64-bit) and routes by it.
-    void set_hash_key(std::string_view key) noexcept {
-        std::uint64_t h = 0xcbf29ce484222325ULL;
-        for (unsigned char c : key)
-            h = (h ^ c) * 0x100000001b3ULL;
-        hash_key_ = h;
-    }
+    void set_hash_key(std::string_view key) noexcept { hash_key_ = detail::fnv1a64(key); }
 
     // ---- headers and user data --------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 /// operation failed with, as a value) and `resilience_error` (the exception thrown for a
 /// `failure` that is not a user exception, by the throwing entry points).
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/core/time_types.hpp>
 
 #include <exception>
 #include <string>

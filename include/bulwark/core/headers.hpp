@@ -151,12 +151,16 @@ private:
         if (slot == count_ && count_ == inline_entries)
             return false;
         if (used_ + name.size() + val.size() > inline_bytes) {
-            compact(slot);
-            if (used_ + name.size() + val.size() > inline_bytes)
+            // Decide before touching anything: when even a compacted buffer cannot hold the new
+            // value, the old one must stay intact so the spill to the heap replaces it in place
+            // (blanking it first left a phantom header with an empty name, issue 9).
+            std::size_t live = 0;
+            for (std::size_t i = 0; i < count_; ++i)
+                if (i != slot)
+                    live += std::size_t{entries_[i].key_len} + entries_[i].val_len;
+            if (live + name.size() + val.size() > inline_bytes)
                 return false;
-            if (slot < count_ && slot != count_) {
-                // compaction dropped the old value of `slot`; it is re-added below
-            }
+            compact(slot);
         }
         entry e{static_cast<std::uint16_t>(used_), static_cast<std::uint16_t>(name.size()), 0,
                 static_cast<std::uint16_t>(val.size())};

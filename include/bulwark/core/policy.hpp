@@ -15,7 +15,7 @@
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
-#include <bulwark/core/task.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <concepts>
 #include <functional>
@@ -85,6 +85,49 @@ using policy_type_t = typename detail::unwrap_policy<std::remove_cvref_t<P>>::ty
 /// The declared kind of a policy (see `policy_kind`).
 template <class P>
 inline constexpr policy_kind policy_kind_v = detail::kind_of<policy_type_t<P>>();
+
+/// The part a policy plays in the pipeline's composition rules: a `repeater` runs its inner
+/// policies more than once (retry, hedge); a `total_timeout` bounds all attempts and must be
+/// outside every repeater (at most one); an `attempt_timeout` bounds one attempt and must be
+/// inside a repeater.
+enum class composition_role { none, repeater, total_timeout, attempt_timeout };
+
+/// The role that a `policy_kind` implies.
+constexpr composition_role role_of(policy_kind k) noexcept {
+    switch (k) {
+    case policy_kind::retry:
+    case policy_kind::hedge:
+        return composition_role::repeater;
+    case policy_kind::total_timeout:
+        return composition_role::total_timeout;
+    case policy_kind::attempt_timeout:
+        return composition_role::attempt_timeout;
+    default:
+        return composition_role::none;
+    }
+}
+
+/// The open trait behind the composition rules. A user's own policy takes part by specialising
+/// it, without borrowing a built-in `policy_kind`:
+/// ```cpp
+/// template <> struct bulwark::policy_traits<my_repeater> {
+///     static constexpr bulwark::composition_role role = bulwark::composition_role::repeater;
+/// };
+/// ```
+/// The default reads the policy's `kind` (or a `static constexpr composition_role role` member).
+template <class P>
+struct policy_traits {
+    static constexpr composition_role role = [] {
+        if constexpr (requires { P::role; })
+            return composition_role{P::role};
+        else
+            return role_of(detail::kind_of<P>());
+    }();
+};
+
+/// The composition role of a policy (see `policy_traits`).
+template <class P>
+inline constexpr composition_role policy_role_v = policy_traits<policy_type_t<P>>::role;
 
 /// Part of `policy`: `p.execute(next, ctx)` returns what `next(ctx)` returns.
 template <class P>

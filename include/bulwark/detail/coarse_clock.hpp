@@ -6,7 +6,7 @@
 /// tick (4 ms at HZ=250; a few ticks on a busy tickless machine) — never ahead. Callers use it
 /// only where lagging by a tick cannot hurt, and fall back to the exact clock elsewhere.
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <ctime>
 

@@ -12,8 +12,9 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/detail/bulkhead_state.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -48,14 +49,18 @@ public:
     explicit bulkhead(bulkhead_options options = {})
         : max_wait_(options.max_wait)
         , clock_(std::move(options.clock)) {
-        if (options.max_concurrent == 0)
-            throw invalid_argument_error("bulwark::bulkhead: max_concurrent must be at least 1");
-        if (options.max_wait < duration::zero())
-            throw invalid_argument_error("bulwark::bulkhead: max_wait must not be negative");
-        if ((options.max_queued == 0) != (options.max_wait == duration::zero()))
-            throw invalid_argument_error(
-                "bulwark::bulkhead: max_queued and max_wait go together: a queued caller needs a "
-                "max_wait > 0, and a max_wait needs max_queued > 0");
+        // Sizes are only compared with counters that stop at them, so any size up to SIZE_MAX
+        // is safe (no multiplication, no shift, no allocation by size).
+        detail::require(options.max_concurrent >= 1, "bulkhead", "max_concurrent", ">= 1",
+                        options.max_concurrent);
+        detail::require(options.max_wait >= duration::zero(), "bulkhead", "max_wait", ">= 0",
+                        options.max_wait);
+        detail::require(options.max_queued == 0 || options.max_wait > duration::zero(), "bulkhead",
+                        "max_wait", "> 0 when max_queued > 0 (a queued caller waits)",
+                        options.max_wait);
+        detail::require(options.max_queued > 0 || options.max_wait == duration::zero(), "bulkhead",
+                        "max_queued", "> 0 when max_wait > 0 (nothing would wait)",
+                        options.max_queued);
         state_ =
             std::make_unique<detail::bulkhead_state>(options.max_concurrent, options.max_queued);
     }

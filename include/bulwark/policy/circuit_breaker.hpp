@@ -17,9 +17,10 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/policy/detail/breaker_core.hpp>
-#include <bulwark/policy/sliding_window.hpp>
+#include <bulwark/runtime/task.hpp>
+#include <bulwark/policy/circuit_breaker/options.hpp>
+#include <bulwark/policy/circuit_breaker/state_machine.hpp>
+#include <bulwark/policy/circuit_breaker/window.hpp>
 
 #include <memory>
 #include <type_traits>

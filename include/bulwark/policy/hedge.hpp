@@ -13,8 +13,9 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/detail/hedge_core.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -26,10 +27,9 @@ namespace detail {
 /// Validates `hedge` at construction (the last member of the aggregate; see timeout_check).
 struct hedge_check {
     explicit hedge_check(std::uint32_t max_hedged_attempts) {
-        if (max_hedged_attempts < 1 || max_hedged_attempts > 10)
-            throw invalid_argument_error("bulwark::hedge: max_hedged_attempts must be in [1, 10] "
-                                         "(Polly v8's range), got " +
-                                         std::to_string(max_hedged_attempts));
+        detail::require(max_hedged_attempts >= 1 && max_hedged_attempts <= 10, "hedge",
+                        "max_hedged_attempts", "in [1, 10] (Polly v8's range)",
+                        max_hedged_attempts);
     }
 };
 } // namespace detail

@@ -12,8 +12,9 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/detail/coarse_clock.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -39,9 +40,14 @@ namespace detail {
 /// interval on; the call may proceed when that is within `burst` intervals of now.
 class token_bucket {
 public:
+    /// The deepest bucket kept, in nanoseconds (2^60 ns, about 36 years): a deeper one (a huge
+    /// `burst`, e.g. `SIZE_MAX` for "no burst limit") is clamped to it, so `interval * burst`
+    /// never overflows and the arithmetic on `tat` keeps headroom in 64 bits.
+    static constexpr duration::rep max_depth = duration::rep{1} << 60;
+
     token_bucket(duration interval, std::size_t burst) noexcept
         : interval_(interval.count())
-        , limit_(interval.count() * static_cast<rep>(burst)) {}
+        , limit_(depth(interval.count(), burst)) {}
 
     /// Takes a permit at `now`, reserving a future one when the wait is at most `max_wait`.
     /// Returns the wait (zero = go now), or a negative `-needed` when refused.
@@ -68,6 +74,11 @@ public:
 
 private:
     using rep = duration::rep;
+    static constexpr rep depth(rep interval, std::size_t burst) noexcept {
+        // interval is in [1, max_depth] (checked by the limiter), so the division is safe
+        const auto most = static_cast<std::size_t>(max_depth / interval);
+        return burst >= most ? max_depth : interval * static_cast<rep>(burst);
+    }
     const rep interval_;
     const rep limit_;
     std::atomic<rep> tat_{std::numeric_limits<rep>::min() / 2}; // full at start
@@ -91,22 +102,27 @@ class rate_limiter {
 public:
     static constexpr policy_kind kind = policy_kind::rate_limiter;
 
-    /// Throws `invalid_argument_error` for a rate that is not positive, a period that is not
-    /// positive, a negative max_wait, or an interval `per / rate` below one nanosecond.
+    /// Throws `invalid_argument_error` for a rate that is not a positive finite number, a period
+    /// that is not positive, a negative max_wait, or an interval `per / rate` below one
+    /// nanosecond or above 2^60 ns (about 36 years). A `burst` whose bucket would be deeper than
+    /// 2^60 ns (e.g. `SIZE_MAX`) is clamped to that depth (over a billion permits at once even
+    /// at one permit a second).
     explicit rate_limiter(rate_limiter_options o)
         : max_wait_(o.max_wait)
         , clock_(std::move(o.clock)) {
-        if (!(o.rate > 0) || !std::isfinite(o.rate))
-            throw invalid_argument_error("bulwark::rate_limiter: rate must be a positive number "
-                                         "of permits per period (e.g. .rate = 100, .per = 1s)");
-        if (o.per <= duration::zero())
-            throw invalid_argument_error("bulwark::rate_limiter: per must be positive");
-        if (o.max_wait < duration::zero())
-            throw invalid_argument_error("bulwark::rate_limiter: max_wait must not be negative");
+        detail::require(o.rate > 0 && std::isfinite(o.rate), "rate_limiter", "rate",
+                        "a positive finite number of permits per period", o.rate);
+        detail::require(o.per > duration::zero(), "rate_limiter", "per", "> 0", o.per);
+        detail::require(o.max_wait >= duration::zero(), "rate_limiter", "max_wait", ">= 0",
+                        o.max_wait);
         const double interval = static_cast<double>(o.per.count()) / o.rate;
-        if (interval < 1.0)
-            throw invalid_argument_error("bulwark::rate_limiter: rate / per is more than one "
-                                         "permit per nanosecond");
+        detail::require(interval >= 1.0, "rate_limiter", "per / rate",
+                        ">= 1ns (at most one permit per nanosecond)", interval);
+        // checked in double before the conversion: a larger value does not fit duration::rep
+        detail::require(interval <= static_cast<double>(detail::token_bucket::max_depth),
+                        "rate_limiter", "per / rate", "<= 2^60 ns (about 36 years between permits)",
+                        interval);
+        // rate < per.count() here (interval >= 1), so ceil(rate) fits a size_t
         const std::size_t burst =
             o.burst != 0 ? o.burst : static_cast<std::size_t>(std::ceil(o.rate));
         const duration step{static_cast<duration::rep>(interval)};

@@ -17,12 +17,13 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
-#include <bulwark/policy/backoff.hpp>
-#include <bulwark/policy/detail/retry_core.hpp>
-#include <bulwark/policy/detail/retry_jitter.hpp>
-#include <bulwark/policy/retry_budget.hpp>
+#include <bulwark/detail/validate.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
+#include <bulwark/policy/retry/budget.hpp>
+#include <bulwark/policy/retry/decision.hpp>
+#include <bulwark/policy/retry/jitter.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <string>
 #include <type_traits>
@@ -63,7 +64,7 @@ struct basic_retry {
     static_assert(bulwark::backoff<Backoff>,
                   "bulwark::basic_retry: the Backoff type needs `bulwark::duration "
                   "next_delay(std::uint32_t n, bulwark::duration previous, bulwark::backoff_rng&) "
-                  "const` (see <bulwark/policy/backoff.hpp>)");
+                  "const` (see <bulwark/policy/retry/backoff.hpp>)");
     static constexpr policy_kind kind = policy_kind::retry;
 
     /// Attempts in all, the first included (gRPC `maxAttempts`); at least 1.
@@ -84,12 +85,9 @@ struct basic_retry {
 
     /// Throws `invalid_argument_error` for settings out of range.
     void validate() const {
-        if (max_attempts < 1)
-            detail::bad_setting("retry", "max_attempts must be at least 1 (got " +
-                                             detail::num(max_attempts) + ")");
-        if (max_duration <= duration::zero())
-            detail::bad_setting("retry", "max_duration must be positive (got " +
-                                             detail::ms(max_duration) + ")");
+        detail::require(max_attempts >= 1, "retry", "max_attempts", ">= 1", max_attempts);
+        detail::require(max_duration > duration::zero(), "retry", "max_duration", "> 0",
+                        max_duration);
     }
 
     /// The same settings with another classifier: a `verdict`-returning classifier

@@ -13,9 +13,9 @@
 /// ```
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/pipeline.hpp>
-#include <bulwark/policy/backoff.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/bulkhead.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/retry.hpp>

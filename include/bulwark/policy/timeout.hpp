@@ -15,7 +15,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/detail/timeout_core.hpp>
 
 namespace bulwark {

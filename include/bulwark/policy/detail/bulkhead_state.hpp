@@ -5,7 +5,7 @@
 /// suspended coroutine, on real or manual time).
 
 #include <bulwark/core/context.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <atomic>
 #include <cstddef>

@@ -7,9 +7,9 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
 #include <bulwark/policy/detail/timeout_race.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <atomic>
 #include <cstddef>

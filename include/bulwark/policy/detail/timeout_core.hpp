@@ -8,11 +8,11 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
 #include <bulwark/detail/coarse_clock.hpp>
 #include <bulwark/policy/detail/timeout_race.hpp>
 #include <bulwark/policy/detail/timeout_watchdog.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <atomic>
 #include <optional>

@@ -9,8 +9,8 @@
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <atomic>
 #include <coroutine>

@@ -6,8 +6,8 @@
 /// with a `stop_callback`) is interrupted, not only judged afterwards.
 
 #include <bulwark/core/context.hpp>
-#include <bulwark/core/task.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <atomic>
 #include <coroutine>

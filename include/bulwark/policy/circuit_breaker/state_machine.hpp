@@ -1,12 +1,144 @@
 #pragma once
 /// \file
-/// Definitions of `detail::breaker_core` (included by breaker_core.hpp).
+/// `detail::breaker_core`: the breaker's state machine (closed / open / half-open), shared by
+/// `basic_circuit_breaker` and `breaker_set`. Machinery, no public name: the public names are in
+/// `options.hpp`.
 
 #include <bulwark/detail/coarse_clock.hpp>
-#include <bulwark/policy/detail/breaker_core.hpp>
+#include <bulwark/detail/validate.hpp>
+#include <bulwark/policy/circuit_breaker/options.hpp>
+#include <bulwark/policy/circuit_breaker/window_core.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace bulwark {
+
+namespace detail {
+
+/// Admission of one call: the state word it was admitted under (to record against), or the
+/// rejection; plus the state change that admission caused, for the listener.
+struct breaker_permit {
+    std::uint64_t word = 0;
+    bool admitted = false;
+    duration retry_after{};
+    breaker_transition transition{};
+};
+
+/// The state machine. Hot path (closed): `acquire` is one atomic load; recording a success into
+/// a count window full of successes is three loads and no write. Transitions (cold) take a
+/// mutex and publish a new state word `(epoch << 8) | state`; outcomes of calls admitted under
+/// an older word are dropped, so a call admitted before a trip never judges the half-open trial.
+class breaker_core {
+public:
+    explicit breaker_core(const circuit_breaker_options& o);
+
+    /// Admits or rejects one call. Closed (and disabled, metrics-only): one acquire load.
+    breaker_permit acquire() noexcept {
+        const std::uint64_t w = state_.load(std::memory_order_acquire);
+        const breaker_state s = state_of(w);
+        if (s == breaker_state::closed || s == breaker_state::metrics_only ||
+            s == breaker_state::disabled) [[likely]]
+            return {w, true, {}, {}};
+        return acquire_slow();
+    }
+
+    /// Records the outcome of an admitted call. `failed`/`ignored` come from the classifier;
+    /// `start` is when the call began (read only when calls are timed).
+    breaker_transition record(const breaker_permit& p, bool failed, bool ignored,
+                              time_point start) noexcept {
+        // The success path of a healthy breaker writes nothing: a success into a count window
+        // full of successes, or after a success in consecutive mode, changes no state.
+        if (!failed && !ignored && success_changes_nothing(p)) [[likely]]
+            return {};
+        return record_slow(p, failed, ignored, start);
+    }
+
+    bool times_calls() const noexcept { return slow_after_ > duration::zero(); }
+    time_point now() const noexcept { return clock_.now(); }
+    breaker_state state() const noexcept {
+        return state_of(state_.load(std::memory_order_acquire));
+    }
+    breaker_metrics metrics() noexcept;
+    breaker_transition transition_to(breaker_state to) noexcept;
+
+    static breaker_state state_of(std::uint64_t w) noexcept {
+        return static_cast<breaker_state>(w & 0xff);
+    }
+
+private:
+    static std::uint64_t epoch_of(std::uint64_t w) noexcept { return w >> 8; }
+    static std::uint64_t make_word(std::uint64_t epoch, breaker_state s) noexcept {
+        return (epoch << 8) | static_cast<std::uint64_t>(s);
+    }
+
+    bool success_changes_nothing(const breaker_permit& p) const noexcept {
+        if (state_of(p.word) == breaker_state::half_open)
+            return false;
+        switch (fast_) {
+        case fast_success::count:
+            return count_->full_of_successes();
+        case fast_success::consecutive:
+            return consecutive_.load(std::memory_order_relaxed) == 0;
+        default:
+            return false;
+        }
+    }
+    breaker_permit acquire_slow() noexcept;
+    breaker_transition record_slow(const breaker_permit& p, bool failed, bool ignored,
+                                   time_point start) noexcept;
+    breaker_transition record_window(const breaker_permit& p, bool failed, bool slow,
+                                     time_point end) noexcept;
+    breaker_transition record_half_open(const breaker_permit& p, bool failed, bool slow,
+                                        bool ignored) noexcept;
+    /// Moves from the state word `from` to `to` if it is still current (under the mutex).
+    breaker_transition move(std::uint64_t from, breaker_state to) noexcept;
+    breaker_transition move_locked(std::uint64_t from, breaker_state to) noexcept;
+    duration open_time(std::int64_t trips) const noexcept;
+    window_snapshot snapshot(time_point now) noexcept {
+        return window_kind_ == kind::count ? count_->snapshot() : time_->snapshot(now);
+    }
+
+    enum class kind : std::uint8_t { count, time, consecutive };
+    /// Which success can skip recording (none when calls are timed: a success may be slow).
+    enum class fast_success : std::uint8_t { none, count, consecutive };
+
+    // Read-mostly line: the state word and the settings the hot path reads.
+    alignas(64) std::atomic<std::uint64_t> state_;
+    kind window_kind_;
+    fast_success fast_ = fast_success::none;
+    duration slow_after_{};
+    any_clock clock_;
+    double failure_rate_, slow_rate_;
+    std::int64_t minimum_calls_, consecutive_threshold_, half_open_calls_;
+    duration open_for_, max_open_for_, max_wait_half_open_;
+    double open_multiplier_;
+    std::optional<count_window_core> count_;
+    std::optional<time_window_core> time_;
+
+    // Written on failures and transitions only.
+    alignas(64) std::atomic<std::int64_t> consecutive_{0};
+    std::atomic<std::int64_t> open_until_{0}; ///< ticks of time_point, valid while open
+    std::atomic<std::int64_t> half_open_since_{0};
+    std::atomic<std::uint64_t> ho_admit_{0}; ///< (epoch32 << 32) | issued
+    std::atomic<std::uint64_t> ho_results_{
+        0}; ///< (epoch16 << 48) | done << 32 | failed << 16 | slow
+    std::atomic<std::int64_t> rejected_{0};
+    std::atomic<std::int64_t> trips_{0};
+    std::mutex transition_mutex_;
+};
+
+} // namespace detail
+} // namespace bulwark
+
+// ---- definitions ----
 
 namespace bulwark::detail {
 

@@ -1,4 +1,4 @@
-#include <bulwark/policy/sliding_window.hpp>
+#include <bulwark/policy/circuit_breaker/window_core.hpp>
 
 #include <catch2/catch.hpp>
 

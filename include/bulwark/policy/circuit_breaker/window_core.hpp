@@ -1,9 +1,10 @@
 #pragma once
 /// \file
-/// The lock-free cores of `count_window` and `time_window` (see sliding_window.hpp).
+/// The lock-free cores of `count_window` and `time_window` (see window.hpp); machinery, no public
+/// name.
 
-#include <bulwark/core/time.hpp>
-#include <bulwark/policy/sliding_window.hpp>
+#include <bulwark/policy/circuit_breaker/window.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <algorithm>
 #include <atomic>

@@ -7,9 +7,9 @@
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
-#include <bulwark/core/time.hpp>
-#include <bulwark/policy/backoff.hpp>
-#include <bulwark/policy/retry_budget.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
+#include <bulwark/policy/retry/budget.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <cstdint>
 #include <type_traits>

@@ -1,10 +1,11 @@
 #pragma once
 /// \file
 /// Internals of backoff: the random source, the jitter formulas and the "validate the settings
-/// when the aggregate is made" member. Public names live in <bulwark/policy/backoff.hpp>.
+/// when the aggregate is made" member. Public names live in <bulwark/policy/retry/backoff.hpp>.
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/detail/hash.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -33,12 +34,7 @@ public:
         : state_(seed) {}
 
     /// The next 64 random bits.
-    constexpr std::uint64_t next() noexcept {
-        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
+    constexpr std::uint64_t next() noexcept { return detail::splitmix64_next(state_); }
 
     /// A duration uniform in `[lo, hi]` (both included); `lo` when `hi <= lo`.
     constexpr duration uniform(duration lo, duration hi) noexcept {

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// The lock-free cores behind the retry budgets of <bulwark/policy/retry_budget.hpp>.
+/// The lock-free cores behind the retry budgets of <bulwark/policy/retry/budget.hpp>.
 
-#include <bulwark/core/time.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <algorithm>
 #include <array>

@@ -1,0 +1,85 @@
+#pragma once
+/// \file
+/// The public vocabulary of the circuit breaker: its state, its transitions, its options and its
+/// metrics. Included by `policy/circuit_breaker.hpp`.
+
+#include <bulwark/core/error.hpp>
+#include <bulwark/policy/circuit_breaker/window.hpp>
+#include <bulwark/runtime/any_clock.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace bulwark {
+
+/// The states of a breaker (resilience4j's, plus Polly's "isolated" as `forced_open`).
+enum class breaker_state : std::uint8_t {
+    closed,      ///< calls pass; outcomes are recorded; thresholds may open it
+    open,        ///< calls are rejected until `open_for` has passed
+    half_open,   ///< `half_open_calls` trial calls pass; their outcomes close or reopen it
+    forced_open, ///< rejects every call until `reset()` (manual: `isolate()`)
+    disabled,    ///< every call passes, nothing is recorded (manual)
+    metrics_only ///< every call passes and is recorded; never changes state (manual)
+};
+
+/// A state change, as the listener sees it.
+struct breaker_transition {
+    breaker_state from = breaker_state::closed;
+    breaker_state to = breaker_state::closed;
+    bool happened = false;
+};
+
+/// Settings of a circuit breaker. Defaults are resilience4j's, except the slow-call threshold,
+/// which is off until `slow_call_duration` is set (timing each call reads the clock twice).
+///
+/// **Failure semantics:** the breaker's constructor throws `invalid_argument_error` for a setting
+/// out of range (empty window, a rate outside (0, 1], a negative duration...).
+struct circuit_breaker_options {
+    /// The sliding window of the rate thresholds: `count_window{n}` or `time_window{seconds}`.
+    std::variant<count_window, time_window> window = count_window{100};
+    /// Open when failures / calls >= this, in (0, 1] (resilience4j failureRateThreshold 50 %).
+    double failure_rate = 0.5;
+    /// Open when slow calls / calls >= this, in (0, 1] (resilience4j slowCallRateThreshold 100 %).
+    double slow_call_rate = 1.0;
+    /// A call that takes at least this long is slow; unset = do not time calls
+    /// (resilience4j slowCallDurationThreshold is 60 s).
+    std::optional<duration> slow_call_duration{};
+    /// The rates are judged only once the window holds this many calls (resilience4j 100;
+    /// clamped to a count window's size, as resilience4j does).
+    std::int64_t minimum_calls = 100;
+    /// When > 0: open after this many failures in a row instead of on rates (Polly v7's
+    /// "simple" breaker, failsafe's count threshold); half-open then reopens on the first failure.
+    std::int64_t consecutive_failures = 0;
+    /// How long the breaker stays open before letting trial calls through (resilience4j 60 s).
+    duration open_for = std::chrono::seconds{60};
+    /// Each trip that follows a failed half-open multiplies the open time by this (>= 1;
+    /// 1 = constant), up to `max_open_for` (Envoy's ejection time x ejection count, capped).
+    double open_multiplier = 1.0;
+    /// The cap of the growing open time (Envoy max_ejection_time 300 s).
+    duration max_open_for = std::chrono::seconds{300};
+    /// Trial calls let through in half-open, judged together as one window (resilience4j 10).
+    std::int64_t half_open_calls = 10;
+    /// After this long in half-open without a verdict, open again (0 = wait forever;
+    /// resilience4j maxWaitDurationInHalfOpenState, for trial calls that never complete).
+    duration max_wait_in_half_open = duration::zero();
+    /// The time source (`.clock = manual` in tests).
+    any_clock clock{};
+};
+
+/// What a breaker has seen, at one moment.
+struct breaker_metrics {
+    breaker_state state = breaker_state::closed;
+    window_snapshot window{};              ///< calls / failures / slow calls in the window
+    std::int64_t consecutive_failures = 0; ///< failures in a row (consecutive mode)
+    std::int64_t rejected = 0;             ///< calls rejected since construction
+    std::int64_t trips = 0;                ///< opens since the breaker last closed from half-open
+    double failure_rate() const noexcept { return window.failure_rate(); }
+    double slow_call_rate() const noexcept { return window.slow_rate(); }
+};
+
+} // namespace bulwark
