@@ -15,10 +15,42 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/detail/timeout_core.hpp>
 
 namespace bulwark {
+
+namespace detail {
+
+/// Runs a timeout through `run(next')` and reports `timeout_expired` (and, when the timeout stops
+/// the operation, `timeout_stop_requested`) to `l`: when the call ends with `errc::timeout` at or
+/// after the deadline this timeout put in force. Without a listener that hears them, `run(next)`
+/// as is: no cost.
+template <class Listener, class Next, class Run>
+next_result_t<Next> observe_timeout(Listener& l, events::timeout_kind k, duration limit,
+                                    bool stops, const any_clock& clock, Next& next, Run run) {
+    if constexpr (!hears<Listener, events::timeout_expired> &&
+                  !hears<Listener, events::timeout_stop_requested>) {
+        return run(next);
+    } else {
+        time_point seen = no_deadline; // the deadline the operation saw (ours, or an earlier one)
+        auto probe = [&](context& c) -> next_result_t<Next> {
+            seen = c.deadline();
+            return next(c);
+        };
+        next_result_t<Next> o = run(probe);
+        if (o.has_failure() && o.error().code == errc::timeout && clock.now() >= seen)
+            [[unlikely]] {
+            bulwark::emit(l, events::timeout_expired{k, limit});
+            if (stops)
+                bulwark::emit(l, events::timeout_stop_requested{k});
+        }
+        return o;
+    }
+}
+
+} // namespace detail
 
 /// A time limit on the calls inside it: total (outside a retry) or per attempt (inside it).
 ///
@@ -40,13 +72,16 @@ namespace bulwark {
 /// **Allocation:** none on the sync path (unless `.stop_on_expiry`); the coroutine driver allocates
 /// its frames, the child's stop source and one timer entry. **Complexity:** one clock read per call
 /// (two on failure).
-struct timeout {
+template <class Listener = null_listener>
+struct basic_runtime_timeout {
     duration total{};       ///< one deadline over everything inside (zero = not this kind)
     duration per_attempt{}; ///< a deadline per attempt (zero = not this kind)
     any_clock clock{};      ///< real time by default; `.clock = manual` in tests
     /// Sync driver: also request stop on the call when the limit passes (a watchdog timer; costs
     /// allocations, so off by default). The coroutine driver always does.
     bool stop_on_expiry = false;
+    /// Hears `timeout_expired` and `timeout_stop_requested` (default: nothing, no cost).
+    [[no_unique_address]] mutable Listener listener{};
 
     /// Validates the settings at construction (throws `invalid_argument_error` unless exactly
     /// one limit is set and it is positive). Leave it out of initializers.
@@ -64,20 +99,47 @@ struct timeout {
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
-        if (stop_on_expiry)
-            return detail::timeout_core::run_stopping(next, ctx, limit(), clock);
-        return detail::timeout_core::run(next, ctx, limit(), clock);
+        return detail::observe_timeout(listener, event_kind(), limit(), stop_on_expiry, clock,
+                                       next, [&](auto& n) {
+                                           if (stop_on_expiry)
+                                               return detail::timeout_core::run_stopping(
+                                                   n, ctx, limit(), clock);
+                                           return detail::timeout_core::run(n, ctx, limit(),
+                                                                            clock);
+                                       });
     }
     /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
-        return detail::timeout_core::run_async(next, ctx, limit(), clock);
+        if constexpr (hears<Listener, events::timeout_expired> ||
+                      hears<Listener, events::timeout_stop_requested>)
+            return observed_async(next, ctx);
+        else
+            return detail::timeout_core::run_async(next, ctx, limit(), clock);
+    }
+
+private:
+    events::timeout_kind event_kind() const noexcept {
+        return total != duration::zero() ? events::timeout_kind::total
+                                         : events::timeout_kind::per_attempt;
+    }
+    template <class Next>
+    next_result_t<Next> observed_async(Next& next, context& ctx) const {
+        auto o = co_await detail::timeout_core::run_async(next, ctx, limit(), clock);
+        if (o.has_failure() && o.error().code == errc::timeout) {
+            bulwark::emit(listener, events::timeout_expired{event_kind(), limit()});
+            bulwark::emit(listener, events::timeout_stop_requested{event_kind()}); // the race
+        }
+        co_return o;
     }
 };
 
+/// The timeout whose kind is chosen by the field set: `bulwark::timeout{.total = 2s}`.
+using timeout = basic_runtime_timeout<>;
+
 /// A timeout whose kind is part of its type, so `pipeline` checks its placement at compile time:
 /// use it as `total_timeout` or `attempt_timeout`. Same semantics as `timeout`.
-template <policy_kind K>
+template <policy_kind K, class Listener = null_listener>
 struct basic_timeout {
     static_assert(K == policy_kind::total_timeout || K == policy_kind::attempt_timeout,
                   "bulwark::basic_timeout: the kind is total_timeout or attempt_timeout");
@@ -86,6 +148,8 @@ struct basic_timeout {
     duration limit{};            ///< the time limit (must be positive)
     any_clock clock{};           ///< real time by default; `.clock = manual` in tests
     bool stop_on_expiry = false; ///< as `timeout::stop_on_expiry`
+    /// Hears `timeout_expired` and `timeout_stop_requested` (default: nothing, no cost).
+    [[no_unique_address]] mutable Listener listener{};
 
     /// Validates the limit at construction (throws `invalid_argument_error` unless positive).
     [[no_unique_address]] detail::timeout_check checked_{limit, K == policy_kind::total_timeout
@@ -95,14 +159,36 @@ struct basic_timeout {
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
-        if (stop_on_expiry)
-            return detail::timeout_core::run_stopping(next, ctx, limit, clock);
-        return detail::timeout_core::run(next, ctx, limit, clock);
+        return detail::observe_timeout(listener, event_kind, limit, stop_on_expiry, clock, next,
+                                       [&](auto& n) {
+                                           if (stop_on_expiry)
+                                               return detail::timeout_core::run_stopping(
+                                                   n, ctx, limit, clock);
+                                           return detail::timeout_core::run(n, ctx, limit, clock);
+                                       });
     }
     /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
-        return detail::timeout_core::run_async(next, ctx, limit, clock);
+        if constexpr (hears<Listener, events::timeout_expired> ||
+                      hears<Listener, events::timeout_stop_requested>)
+            return observed_async(next, ctx);
+        else
+            return detail::timeout_core::run_async(next, ctx, limit, clock);
+    }
+
+private:
+    static constexpr events::timeout_kind event_kind = K == policy_kind::total_timeout
+                                                           ? events::timeout_kind::total
+                                                           : events::timeout_kind::per_attempt;
+    template <class Next>
+    next_result_t<Next> observed_async(Next& next, context& ctx) const {
+        auto o = co_await detail::timeout_core::run_async(next, ctx, limit, clock);
+        if (o.has_failure() && o.error().code == errc::timeout) {
+            bulwark::emit(listener, events::timeout_expired{event_kind, limit});
+            bulwark::emit(listener, events::timeout_stop_requested{event_kind});
+        }
+        co_return o;
     }
 };
 
