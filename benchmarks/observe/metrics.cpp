@@ -119,16 +119,18 @@ BENCHMARK(BM_serialize_bulwark);
 
 // ---- the standard pipeline with and without the metrics listener ---------------------------------
 
-/// The stages of `bulwark::standard_pipeline()` with its defaults, each with listener `l`.
+/// The stages of `bulwark::standard_pipeline()` with its defaults, every one with listener `l`.
 template <class L>
 auto standard_with(L l) {
     const bulwark::standard_options o;
     return bulwark::pipeline{
-        bulwark::bulkhead{o.concurrency},
-        bulwark::total_timeout{.limit = o.total_timeout},
+        bulwark::basic_bulkhead{bulwark::bulkhead_options{o.concurrency}, l},
+        bulwark::basic_timeout<bulwark::policy_kind::total_timeout, L>{.limit = o.total_timeout,
+                                                                        .listener = l},
         bulwark::retry{.max_attempts = o.max_attempts, .backoff = o.backoff}.with_listener(l),
         bulwark::basic_circuit_breaker{o.breaker, bulwark::default_classifier{}, l},
-        bulwark::attempt_timeout{.limit = o.attempt_timeout},
+        bulwark::basic_timeout<bulwark::policy_kind::attempt_timeout, L>{
+            .limit = o.attempt_timeout, .listener = l},
     };
 }
 

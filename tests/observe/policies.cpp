@@ -109,19 +109,23 @@ TEST_CASE("retry events: the budget refuses", "[observe][events][retry]") {
     CHECK(log.all() == names{"retry_budget_refused", "retry_give_up", "retry_completed"});
 }
 
+namespace {
+/// A listener written against the older retry hooks.
+struct old_style {
+    int* retries;
+    int* give_ups;
+    template <class R>
+    void on_retry(std::uint32_t, duration, const outcome<R>&) {
+        ++*retries;
+    }
+    template <class R>
+    void on_give_up(retry_stop, std::uint32_t, const outcome<R>&) {
+        ++*give_ups;
+    }
+};
+} // namespace
+
 TEST_CASE("retry: the older on_retry/on_give_up hooks are still called", "[observe][events][retry]") {
-    struct old_style {
-        int* retries;
-        int* give_ups;
-        template <class R>
-        void on_retry(std::uint32_t, duration, const outcome<R>&) {
-            ++*retries;
-        }
-        template <class R>
-        void on_give_up(retry_stop, std::uint32_t, const outcome<R>&) {
-            ++*give_ups;
-        }
-    };
     int retries = 0, give_ups = 0;
     manual_clock clock;
     auto r = retry{.max_attempts = 2, .backoff = constant_backoff{1ms}, .clock = clock}
