@@ -27,7 +27,7 @@ int main() {
     auto inbox = std::make_shared<bulwark::dedupe_window<bulwark::message_id>>(1024);
     bulwark::async_bus<pay_topics> bus;
 
-    bus.subscribe<payment_requested>(
+    auto sub = bus.subscribe<payment_requested>(
         [&](bulwark::bus_delivery<payment_requested>& d) {
             const auto& p = d.message().message;
             if (p.cents < 0)
@@ -46,10 +46,10 @@ int main() {
 
     bulwark::message_metadata once;
     once.id = bulwark::message_id::generate();
-    (void)bus.publish_keyed(payment_requested{"alice", 500}, std::string("alice"), once);
-    (void)bus.publish_keyed(payment_requested{"alice", 500}, std::string("alice"), once); // dup
-    (void)bus.publish_keyed(payment_requested{"flaky", 700}, std::string("flaky"));
-    (void)bus.publish_keyed(payment_requested{"mallory", -1}, std::string("mallory"));
+    (void)bus.publish(payment_requested{"alice", 500}, {.metadata = once, .key = "alice"});
+    (void)bus.publish(payment_requested{"alice", 500}, {.metadata = once, .key = "alice"}); // dup
+    (void)bus.publish(payment_requested{"flaky", 700}, {.key = "flaky"});
+    (void)bus.publish(payment_requested{"mallory", -1}, {.key = "mallory"});
     bus.drain();
 
     for (const auto& letter : dead.items())

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -30,9 +31,9 @@ TEST_CASE("async_bus routes each type to its topic's consumers", "[channel][asyn
     std::mutex m;
     std::vector<std::string> lost;
     std::atomic<int> nil_ids{0};
-    bus.subscribe<shipment_created>([&](const shipment_created& s) { created += s.id; },
-                                    {.consumers = 2});
-    bus.subscribe<shipment_lost>([&](const bulwark::envelope<shipment_lost>& e) {
+    auto sub1 = bus.subscribe<shipment_created>([&](const shipment_created& s) { created += s.id; },
+                                                {.consumers = 2});
+    auto sub2 = bus.subscribe<shipment_lost>([&](const bulwark::envelope<shipment_lost>& e) {
         if (e.id().is_nil()) // stamped at publish
             ++nil_ids;
         std::lock_guard lock(m);
@@ -53,7 +54,7 @@ TEST_CASE("async_bus: no consumer group means no_responders; closed means channe
     bulwark::async_bus<ship_topics> bus;
     REQUIRE(bus.publish(shipment_lost{"x"}) == bulwark::errc::no_responders);
     REQUIRE(bus.channel<shipment_lost>() == nullptr);
-    bus.subscribe<shipment_created>([](const shipment_created&) {});
+    auto sub3 = bus.subscribe<shipment_created>([](const shipment_created&) {});
     REQUIRE_THROWS_AS(bus.subscribe<shipment_created>([](const shipment_created&) {}),
                       bulwark::invalid_argument_error);
     bus.close();
@@ -66,7 +67,7 @@ TEST_CASE("async_bus: per-key order, redelivery, dead letters and dedupe togethe
     bulwark::dead_letter_box<bulwark::async_message<shipment_created>> dead;
     auto window = std::make_shared<bulwark::dedupe_window<bulwark::message_id>>(256);
     std::vector<std::vector<int>> seen(4);
-    bus.subscribe<shipment_created>(
+    auto sub4 = bus.subscribe<shipment_created>(
         [&](bulwark::bus_delivery<shipment_created>& d) {
             const auto& s = d.message().message;
             if (s.id < 0)
@@ -84,10 +85,11 @@ TEST_CASE("async_bus: per-key order, redelivery, dead letters and dedupe togethe
     bulwark::message_metadata dup;
     dup.id = bulwark::message_id::generate();
     for (int i = 0; i < 40; ++i)
-        REQUIRE_FALSE(bus.publish_keyed(shipment_created{i, i % 4}, i % 4));
-    REQUIRE_FALSE(bus.publish_keyed(shipment_created{100, 0}, 0, dup));
-    REQUIRE_FALSE(bus.publish_keyed(shipment_created{100, 0}, 0, dup)); // duplicate id: dropped
-    REQUIRE_FALSE(bus.publish_keyed(shipment_created{-1, 1}, 1));
+        REQUIRE_FALSE(bus.publish(shipment_created{i, i % 4}, {.key = i % 4}));
+    REQUIRE_FALSE(bus.publish(shipment_created{100, 0}, {.metadata = dup, .key = 0}));
+    REQUIRE_FALSE(bus.publish(shipment_created{100, 0},
+                              {.metadata = dup, .key = 0})); // duplicate id: dropped
+    REQUIRE_FALSE(bus.publish(shipment_created{-1, 1}, {.key = 1}));
     bus.drain();
     for (int k = 0; k < 4; ++k) {
         std::vector<int> expect;
@@ -108,8 +110,8 @@ TEST_CASE("async_bus publish allocates nothing on the producer side",
           "[channel][async_bus][alloc]") {
     bulwark::async_bus<ship_topics> bus;
     std::atomic<long> sum{0};
-    bus.subscribe<shipment_created>([&](const shipment_created& s) { sum += s.id; },
-                                    {.capacity = 1024});
+    auto sub5 = bus.subscribe<shipment_created>([&](const shipment_created& s) { sum += s.id; },
+                                                {.capacity = 1024});
     REQUIRE_FALSE(bus.publish(shipment_created{0}));
     bus.drain();
     bulwark::test::alloc_scope scope;
@@ -124,8 +126,8 @@ TEST_CASE("async_bus under concurrent publishers", "[channel][async_bus][concurr
     std::atomic<int> n{0}, errors{0};
     {
         bulwark::async_bus<ship_topics> bus;
-        bus.subscribe<shipment_created>([&](const shipment_created&) { ++n; },
-                                        {.capacity = 64, .consumers = 2});
+        auto sub6 = bus.subscribe<shipment_created>([&](const shipment_created&) { ++n; },
+                                                    {.capacity = 64, .consumers = 2});
         std::vector<std::jthread> producers;
         for (int p = 0; p < 3; ++p)
             producers.emplace_back([&] {
@@ -137,4 +139,54 @@ TEST_CASE("async_bus under concurrent publishers", "[channel][async_bus][concurr
     } // the destructor drains
     REQUIRE(errors == 0);
     REQUIRE(n == 15000);
+}
+
+TEST_CASE("async_bus: drain and wait_idle are barriers across topics (a later topic publishes "
+          "to an earlier one)",
+          "[channel][async_bus][concurrency]") {
+    // Topics in list order: shipment_created, shipment_lost. The handler of the later topic
+    // publishes to the earlier one, so a single pass in list order returns too early.
+    for (int run = 0; run < 40; ++run) {
+        bulwark::async_bus<ship_topics> bus;
+        std::atomic<int> created{0};
+        std::atomic<int> failed_publishes{0};
+        auto a = bus.subscribe<shipment_created>([&](const shipment_created&) {
+            for (int i = 0; i < 200; ++i) // a little work, so the race window is real
+                std::this_thread::yield();
+            created.fetch_add(1);
+        });
+        auto b = bus.subscribe<shipment_lost>([&](const shipment_lost&) {
+            failed_publishes += bus.publish(shipment_created{1}) ? 1 : 0;
+        });
+        constexpr int n = 8;
+        for (int i = 0; i < n; ++i)
+            REQUIRE_FALSE(bus.publish(shipment_lost{"x"}));
+        if (run % 2 == 0)
+            bus.drain();
+        else
+            bus.wait_idle();
+        INFO("run " << run);
+        REQUIRE(failed_publishes.load() == 0);
+        REQUIRE(created.load() == n);
+    }
+}
+
+TEST_CASE("async_bus: subscribe returns the RAII subscription, as bus does",
+          "[channel][async_bus]") {
+    bulwark::async_bus<ship_topics> bus;
+    std::atomic<int> n{0};
+    {
+        auto sub = bus.subscribe<shipment_created>([&](const shipment_created&) { ++n; });
+        REQUIRE(sub.active());
+        REQUIRE_FALSE(bus.publish(shipment_created{1}));
+        REQUIRE_FALSE(bus.publish(shipment_created{2}, {.key = "customer-7"}));
+    } // unsubscribes: the group handles what it accepted, then closes
+    CHECK(n.load() == 2);
+    CHECK(bus.publish(shipment_created{3}) == bulwark::errc::no_responders);
+    auto again = bus.subscribe<shipment_created>([&](const shipment_created&) { n += 10; });
+    REQUIRE_FALSE(bus.publish(shipment_created{4}));
+    bus.drain();
+    CHECK(n.load() == 12);
+    CHECK(again.unsubscribe());
+    CHECK_FALSE(again.unsubscribe());
 }

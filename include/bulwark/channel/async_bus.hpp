@@ -7,8 +7,10 @@
 ///
 /// ```cpp
 /// bulwark::async_bus<shop_topics> bus;
-/// bus.subscribe<order_created>([](const order_created& e) { ... }, {.consumers = 4});
+/// auto sub = bus.subscribe<order_created>([](const order_created& e) { ... }, {.consumers = 4});
 /// bus.publish(order_created{"o-1", 99.9});   // enqueued; handled on a consumer thread
+/// bus.publish(order_created{"o-2", 5.0}, {.key = "customer-7"});  // per-key order
+/// bus.drain();                               // a barrier across every topic
 /// bus.publish(42);                           // compile error: not a topic of this bus
 /// ```
 
@@ -17,18 +19,23 @@
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/channel/idempotent.hpp>
 #include <bulwark/channel/queue.hpp>
+#include <bulwark/channel/subscription.hpp>
 #include <bulwark/channel/topics.hpp>
 #include <bulwark/core/error.hpp>
 
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace bulwark {
 
@@ -43,6 +50,29 @@ struct async_message {
 /// The explicit-ack handle of an `async_bus` handler: `void(bulwark::bus_delivery<M>&)`.
 template <class M>
 using bus_delivery = delivery<async_message<M>>;
+
+/// A partition key for `publish(m, {.key = k})`: any `std::hash`-able value, hashed once here.
+/// Messages with the same key go to the same lane (handled in order with `per_key_order`).
+struct message_key {
+    std::size_t hash = 0;
+    bool present = false;
+
+    message_key() noexcept = default;
+    template <class K>
+    requires(!std::is_same_v<std::remove_cvref_t<K>, message_key> &&
+             requires(const K& k) { std::hash<std::remove_cvref_t<K>>{}(k); })
+        message_key(const K& k) // NOLINT: implicit on purpose ({.key = "customer-7"})
+        : hash(std::hash<std::remove_cvref_t<K>>{}(k))
+        , present(true) {}
+    message_key(const char* k)
+        : message_key(std::string_view(k)) {}
+};
+
+/// Options of one `async_bus::publish`: metadata (stamped when empty) and an optional key.
+struct publish_options {
+    message_metadata metadata{};
+    message_key key{};
+};
 
 /// Settings of one topic's consumer group on an `async_bus`.
 template <class M>
@@ -102,21 +132,29 @@ public:
     template <class M>
     using channel_type = async_channel<async_message<M>, Queue, Overflow>;
 
-    async_bus() = default;
+    async_bus()
+        : unsub_(std::make_shared<unsubscriber>(this)) {}
     async_bus(const async_bus&) = delete;
     /// Closes every topic: everything accepted is handled first.
-    ~async_bus() { close(); }
+    ~async_bus() {
+        close();
+        unsub_->detach();
+    }
 
     /// Starts topic `M`'s consumer group running `handler` (callable with `const M&`,
-    /// `const bulwark::envelope<M>&` or `bulwark::bus_delivery<M>&`). With `dedupe`, duplicates
-    /// by message id are dropped (first deliveries only; see idempotent.hpp).
+    /// `const bulwark::envelope<M>&` or `bulwark::bus_delivery<M>&`) and returns its RAII
+    /// handle: unsubscribing (or dropping the handle) closes the group after it handled what
+    /// was accepted; later publishes to `M` return `errc::no_responders` until a new subscribe.
+    /// With `dedupe`, duplicates by message id are dropped (first deliveries only).
     /// **Failure semantics:** throws `invalid_argument_error` for bad options or a second
-    /// subscription to the same topic (raise `consumers` instead).
+    /// live subscription to the same topic (raise `consumers` instead). Do not unsubscribe a
+    /// topic from inside its own handler (closing waits for that handler).
     template <class M, class F>
-    void subscribe(F handler, async_bus_options<M> options = {},
-                   std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
+    subscription subscribe(F handler, async_bus_options<M> options = {},
+                           std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
         if constexpr (!is_topic_v<M, topics_type>) {
             detail::require_topic<M, topics_type>();
+            return {};
         } else {
             static_assert(
                 detail::valid_async_bus_handler<M, F>,
@@ -125,8 +163,8 @@ public:
             constexpr std::size_t i = topic_index_v<M, topics_type>;
             std::lock_guard lock(subscribe_mutex_);
             if (std::get<i>(owned_))
-                throw invalid_argument_error("async_bus::subscribe: this topic already has a "
-                                             "consumer group; raise its consumers instead");
+                throw invalid_argument_error("bulwark::async_bus: subscribe: this topic already "
+                                             "has a consumer group; raise its consumers instead");
             detail::async_bus_handler<M, F> h{std::move(handler)};
             std::unique_ptr<channel_type<M>> ch;
             if (dedupe)
@@ -135,20 +173,29 @@ public:
                     std::move(options));
             else
                 ch = std::make_unique<channel_type<M>>(std::move(h), std::move(options));
+            void* node = ch.get();
             std::get<i>(live_).store(ch.get(), std::memory_order_release);
             std::get<i>(owned_) = std::move(ch);
+            return subscription{std::shared_ptr<detail::removable>(unsub_), node};
         }
     }
 
     /// Publishes `m` to its topic (metadata stamped: a new id unless `md` has one).
     template <class M>
     std::error_code publish(M m, message_metadata md = {}) {
-        return publish_impl<std::remove_cvref_t<M>>(std::move(m), std::move(md), nullptr);
+        return publish_impl<std::remove_cvref_t<M>>(std::move(m), std::move(md), message_key{});
     }
-    /// Publishes with a key: with `per_key_order`, messages with the same key are handled in order.
+    /// Publishes with options: `publish(m, {.metadata = md, .key = customer_id})`. With
+    /// `per_key_order`, messages with the same key are handled in publish order.
+    template <class M>
+    std::error_code publish(M m, publish_options o) {
+        return publish_impl<std::remove_cvref_t<M>>(std::move(m), std::move(o.metadata), o.key);
+    }
+    /// Deprecated spelling of `publish(m, {.metadata = md, .key = key})`; kept for one release.
     template <class M, class K>
-    std::error_code publish_keyed(M m, const K& key, message_metadata md = {}) {
-        return publish_impl<std::remove_cvref_t<M>>(std::move(m), std::move(md), &key);
+    [[deprecated("use publish(m, {.metadata = md, .key = key})")]] std::error_code
+    publish_keyed(M m, const K& key, message_metadata md = {}) {
+        return publish_impl<std::remove_cvref_t<M>>(std::move(m), std::move(md), message_key(key));
     }
 
     /// Topic `M`'s channel (statistics, drain), or nullptr before `subscribe<M>`.
@@ -158,13 +205,17 @@ public:
         return std::get<topic_index_v<M, topics_type>>(live_).load(std::memory_order_acquire);
     }
 
-    /// Drains every topic (see `async_channel::drain`).
+    /// A barrier across every topic: returns once every message accepted before the call, and
+    /// every message its handlers published in turn (to any topic), is acked or dead-lettered.
+    /// It drains the topics pass after pass until a full pass saw no publish at all, so a
+    /// handler of a later topic publishing to an earlier one is waited for. (Under a publisher
+    /// that never stops, it waits for a quiet moment.)
     void drain() {
-        for_each([](auto& ch) { ch.drain(); });
+        barrier([](auto& ch) { ch.drain(); });
     }
-    /// Waits until no topic has work queued or running.
+    /// As `drain`, but waits for "nothing queued or running" (parked redeliveries may remain).
     void wait_idle() {
-        for_each([](auto& ch) { ch.wait_idle(); });
+        barrier([](auto& ch) { ch.wait_idle(); });
     }
     /// Closes every topic; later publishes return `errc::channel_closed`.
     void close() {
@@ -173,8 +224,8 @@ public:
     }
 
 private:
-    template <class M, class K>
-    std::error_code publish_impl(M&& m, message_metadata&& md, const K* key) {
+    template <class M>
+    std::error_code publish_impl(M&& m, message_metadata&& md, message_key key) {
         if constexpr (!is_topic_v<M, topics_type>) {
             detail::require_topic<M, topics_type>();
             return errc::invalid_argument;
@@ -185,15 +236,94 @@ private:
                 return closed_.load(std::memory_order_acquire) ? errc::channel_closed
                                                                : errc::no_responders;
             stamp(md);
-            if constexpr (std::is_same_v<K, std::nullptr_t>)
+            // Counted before the message can run, so a barrier pass that overlaps it sees it.
+            published_.fetch_add(1, std::memory_order_seq_cst);
+            if (!key.present)
                 return ch->publish(async_message<M>{std::move(m), std::move(md)});
-            else
-                return ch->publish(async_message<M>{std::move(m), std::move(md)}, *key);
+            return ch->publish(async_message<M>{std::move(m), std::move(md)}, key.hash);
         }
     }
-    template <class M>
-    std::error_code publish_impl(M&& m, message_metadata&& md, std::nullptr_t) {
-        return publish_impl<M, std::nullptr_t>(std::move(m), std::move(md), nullptr);
+
+    template <class F>
+    void barrier(F f) {
+        for (;;) {
+            const auto before = published_.load(std::memory_order_seq_cst);
+            for_each_live(f);
+            if (published_.load(std::memory_order_seq_cst) == before)
+                return;
+        }
+    }
+    template <class F>
+    void for_each_live(F f) {
+        std::vector<std::function<void()>> waits; // never wait under the subscribe mutex
+        {
+            std::lock_guard lock(subscribe_mutex_);
+            std::apply(
+                [&](auto&... ch) {
+                    (void(ch ? (waits.emplace_back([c = ch.get(), &f] { f(*c); }), 0) : 0), ...);
+                },
+                owned_);
+        }
+        for (auto& w : waits)
+            w();
+    }
+
+    /// What a `subscription` of this bus points at: closes one topic's group.
+    struct unsubscriber final : detail::removable {
+        explicit unsubscriber(async_bus* b) noexcept
+            : bus(b) {}
+        std::mutex m;
+        async_bus* bus;
+        void detach() {
+            std::lock_guard lock(m);
+            bus = nullptr;
+        }
+        bool remove(void* node) override {
+            std::lock_guard lock(m);
+            return bus != nullptr && bus->remove_group(node);
+        }
+        bool contains(const void* node) const override {
+            auto& self = const_cast<unsubscriber&>(*this);
+            std::lock_guard lock(self.m);
+            return bus != nullptr && bus->has_group(node);
+        }
+    };
+
+    bool remove_group(void* node) {
+        std::function<void()> close_it;
+        {
+            std::lock_guard lock(subscribe_mutex_);
+            std::apply(
+                [&](auto&... ch) {
+                    (void(ch.get() == node ? (
+                                                 close_it = [c = ch.get()] { c->close(); }, 0)
+                                           : 0),
+                     ...);
+                },
+                owned_);
+            if (!close_it)
+                return false;
+            std::apply(
+                [&](auto&... live) {
+                    (void(live.load() == node ? (live.store(nullptr), 0) : 0), ...);
+                },
+                live_);
+        }
+        close_it(); // outside the lock: it waits for the group's handlers
+        // The channel object stays owned until the bus dies: a publisher may still hold it.
+        std::lock_guard lock(subscribe_mutex_);
+        std::apply(
+            [&](auto&... ch) {
+                (void(ch.get() == node ? (graveyard_.emplace_back(std::move(ch)), 0) : 0), ...);
+            },
+            owned_);
+        return true;
+    }
+    bool has_group(const void* node) {
+        std::lock_guard lock(subscribe_mutex_);
+        bool found = false;
+        std::apply([&](auto&... ch) { ((found = found || ch.get() == node), ...); }, owned_);
+        return found && !closed_.load();
     }
 
     template <class F>
@@ -204,6 +334,9 @@ private:
 
     std::mutex subscribe_mutex_;
     std::atomic<bool> closed_{false};
+    std::atomic<std::uint64_t> published_{0};
+    std::vector<std::shared_ptr<void>> graveyard_; // closed groups (see remove_group)
+    std::shared_ptr<unsubscriber> unsub_;
     std::tuple<std::atomic<channel_type<T>*>...> live_{};
     std::tuple<std::unique_ptr<channel_type<T>>...> owned_{};
 };

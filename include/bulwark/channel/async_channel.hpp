@@ -27,9 +27,12 @@ namespace bulwark {
 /// `{.capacity = 4096, .consumers = 4, .per_key_order = true, .delivery = at_least_once{}}`).
 template <class T>
 struct async_channel_options {
-    /// Slots per lane (rounded up to a power of two, at least 2).
+    /// Slots per lane (rounded up to a power of two, at least 2), in [1, 2^30]; with
+    /// `per_key_order`, `capacity * consumers` must also be <= 2^32. Out of range throws
+    /// `invalid_argument_error` (never a silent clamp: a ring that large is a typo).
     std::size_t capacity = 1024;
-    /// Consumer threads. With `per_key_order` each owns one lane; otherwise they share one queue.
+    /// Consumer threads, in [1, 4096]. With `per_key_order` each owns one lane; otherwise they
+    /// share one queue.
     std::size_t consumers = 1;
     /// Messages published with the same key are handled one at a time, in publish order;
     /// different keys run in parallel (MassTransit's partitioner: hash(key) % consumers lanes).

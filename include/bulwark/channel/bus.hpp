@@ -1,29 +1,47 @@
 #pragma once
 /// \file
-/// `bus<Topics>`: synchronous, in-process, typed publish/subscribe (and request/reply).
+/// `bus<Topics, Transport = inproc_transport, Codec = void>`: the typed front of messaging —
+/// publish / subscribe / request / respond for a compile-time list of topics — over any
+/// transport.
 ///
 /// ```cpp
-/// bulwark::bus<shop_topics> bus;
+/// bulwark::bus<shop_topics> bus;                           // in-process (typed transport)
 /// auto sub = bus.subscribe<order_created>([](const order_created& e) { ... });  // RAII
 /// bus.publish(order_created{"o-1", 99.9});   // runs the handlers on this thread
 /// bus.publish(42);                           // compile error: not a topic of this bus
+///
+/// bulwark::bus<shop_topics, nats_transport, json_codec> remote{conn};   // a byte transport
 /// ```
+///
+/// The front asks which kind of transport it holds: a `typed_transport` (the in-process one)
+/// moves `const M&` with no encoding; a byte `message_transport` gets bytes from `Codec` and
+/// the envelope as headers (`to_headers` / `from_headers`). See docs/messaging.md.
+///
+/// Older spellings stay valid: `bus<Topics, single_threaded>` and
+/// `bus<Topics, multi_threaded, static_subscribers<...>>` mean
+/// `bus<Topics, basic_inproc_transport<Policy, static_subscribers<...>>>`.
 
-#include <bulwark/channel/detail/cow_list.hpp>
-#include <bulwark/channel/detail/handler_node.hpp>
+#include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/channel/request_reply.hpp>
 #include <bulwark/channel/subscription.hpp>
 #include <bulwark/channel/topics.hpp>
+#include <bulwark/codec/codec.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/transport/inproc.hpp>
+#include <bulwark/transport/message_transport.hpp>
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace bulwark {
 
@@ -31,19 +49,66 @@ namespace bulwark {
 struct bus_options {
     /// The clock of request deadlines (`.clock = manual` in tests).
     any_clock clock{};
+    /// Byte transports: where a message that cannot be decoded goes (raw bytes, headers, the
+    /// reason, `cause = errc::decode_error`, `kind = dead_letter_kind::malformed`). Without a
+    /// sink such messages are counted (`malformed_count()`) and dropped.
+    dead_letter_sink<received_message> dead_letter{};
 };
 
-/// A compile-time list of static subscribers: default-constructible callables, each called
-/// (inlined, no indirection) for every topic it accepts (`const T&` or `const envelope<T>&`),
-/// before the dynamic subscribers.
-template <class... S>
-struct static_subscribers {};
+namespace detail {
+/// Maps the legacy spellings (a lock policy in the transport's place) to the transport.
+template <class X, class Y>
+struct bus_config {
+    using transport = X;
+    using codec = Y;
+};
+template <class Y>
+struct bus_config<multi_threaded, Y> {
+    using transport =
+        basic_inproc_transport<multi_threaded,
+                               std::conditional_t<std::is_void_v<Y>, static_subscribers<>, Y>>;
+    using codec = void;
+};
+template <class Y>
+struct bus_config<single_threaded, Y> {
+    using transport =
+        basic_inproc_transport<single_threaded,
+                               std::conditional_t<std::is_void_v<Y>, static_subscribers<>, Y>>;
+    using codec = void;
+};
 
-template <class Topics, class Policy = multi_threaded, class Static = static_subscribers<>>
-class bus {
+template <class Topics, class Transport, class Codec>
+class typed_bus_front;
+template <class Topics, class Transport, class Codec>
+class byte_bus_front;
+
+template <class Topics, class Transport, class Codec>
+struct pick_front {
+    using cfg = bus_config<Transport, Codec>;
+    using transport = typename cfg::transport;
+    using codec = typename cfg::codec;
+    static constexpr bool typed = typed_transport<transport> && std::is_void_v<codec>;
+    using type = std::conditional_t<typed, typed_bus_front<Topics, transport, codec>,
+                                    byte_bus_front<Topics, transport, codec>>;
+};
+} // namespace detail
+
+/// The typed messaging front (see the file comment). `Transport` is a `typed_transport` (no
+/// `Codec`) or a byte `message_transport` with a `Codec` for every topic.
+template <class Topics, class Transport = inproc_transport, class Codec = void>
+class bus : public detail::pick_front<Topics, Transport, Codec>::type {
+    using base = typename detail::pick_front<Topics, Transport, Codec>::type;
+
+public:
+    using base::base;
+};
+
+namespace detail {
+
+template <class Topics, class Transport, class Codec>
+class typed_bus_front {
     static_assert(!std::is_same_v<Topics, Topics>,
-                  "bulwark::bus<Topics, Policy, Static>: Topics must be "
-                  "bulwark::topics<...>, Static bulwark::static_subscribers<...>");
+                  "bulwark::bus<Topics, Transport, Codec>: Topics must be bulwark::topics<...>");
 };
 
 /// A synchronous typed bus: `publish` runs every handler of the message's topic on the calling
@@ -57,17 +122,18 @@ class bus {
 /// **Allocation:** none to publish (no envelope is built unless a handler asks for one, and then
 /// on the stack); one node and one snapshot copy to subscribe.
 /// **Complexity:** publish O(handlers); subscribe/unsubscribe O(handlers of the topic).
-template <class... T, class Policy, class... S>
-class bus<topics<T...>, Policy, static_subscribers<S...>> {
+template <class... T, class Transport>
+class typed_bus_front<topics<T...>, Transport, void> {
 public:
     using topics_type = topics<T...>;
-    using policy_type = Policy;
+    using transport_type = Transport;
+    using policy_type = typename Transport::lock_policy;
 
-    explicit bus(bus_options opts = {})
+    explicit typed_bus_front(bus_options opts = {})
         : core_(std::make_shared<core>())
         , clock_(opts.clock) {}
-    bus(bus&&) noexcept = default;
-    bus& operator=(bus&&) noexcept = default;
+    typed_bus_front(typed_bus_front&&) noexcept = default;
+    typed_bus_front& operator=(typed_bus_front&&) noexcept = default;
 
     /// Subscribes `f` (callable with `const M&` or `const bulwark::envelope<M>&`) to topic `M`.
     template <class M, class F>
@@ -80,12 +146,7 @@ public:
             static_assert(detail::valid_handler<fn, M>,
                           "bulwark::bus::subscribe<M>: the handler must be callable with "
                           "`const M&` or `const bulwark::envelope<M>&`");
-            auto& list = handlers<M>();
-            auto node =
-                std::make_unique<detail::handler_node_impl<Policy, M, fn>>(std::forward<F>(f));
-            list.add(node.get());
-            void* n = node.release();
-            return subscription{std::shared_ptr<detail::removable>(core_, &list), n};
+            return core::template subscribe<M>(core_, std::forward<F>(f));
         }
     }
 
@@ -99,7 +160,7 @@ public:
             detail::require_topic<M, topics_type>();
             return 0;
         } else {
-            return deliver(m, nullptr);
+            return core_->publish(m, nullptr);
         }
     }
 
@@ -112,7 +173,7 @@ public:
             return 0;
         } else {
             stamp(md);
-            return deliver(m, &md);
+            return core_->publish(m, &md);
         }
     }
 
@@ -120,7 +181,7 @@ public:
     template <class M>
     std::size_t subscriber_count() const {
         detail::require_topic<M, topics_type>();
-        return const_cast<bus*>(this)->template handlers<M>().size();
+        return core_->template handlers<M>().size();
     }
 
     /// Registers a responder for requests of type `Req` (see request_reply.hpp).
@@ -145,7 +206,8 @@ public:
                 std::is_same_v<detail::declared_reply_t<Req>, detail::no_reply_declared> ||
                     std::is_same_v<detail::declared_reply_t<Req>, Reply>,
                 "bulwark::bus::request<Req, Reply>: Reply differs from Req::reply_type");
-            return detail::run_request<Reply>(responders<Req>(), req, md, clock_, deadline);
+            return detail::run_request<Reply>(core_->template responders<Req>(), req, md, clock_,
+                                              deadline);
         }
     }
     /// `request` with a timeout relative to the bus clock's now.
@@ -158,7 +220,7 @@ public:
     template <class Req>
     std::size_t responder_count() const {
         detail::require_topic<Req, topics_type>();
-        return const_cast<bus*>(this)->template responders<Req>().size();
+        return core_->template responders<Req>().size();
     }
 
     const any_clock& clock() const noexcept { return clock_; }
@@ -175,65 +237,18 @@ public:
                               std::is_invocable_v<fn&, const envelope<Req>&>,
                           "bulwark::bus::respond<Req>: the responder must be callable with "
                           "`const Req&` or `const bulwark::envelope<Req>&`");
-            auto& list = responders<Req>();
-            auto node =
-                std::make_unique<detail::responder_node_impl<Policy, Req, fn>>(std::forward<F>(f));
-            if (!list.add(node.get(), exclusive))
-                return {};
-            void* n = node.release();
-            return subscription{std::shared_ptr<detail::removable>(core_, &list), n};
+            return core::template add_responder<Req>(core_, std::forward<F>(f), exclusive);
         }
     }
 
 private:
-    template <class M>
-    using handler_list = detail::cow_list<Policy, detail::handler_node<Policy, M>>;
-    template <class M>
-    using responder_list = detail::cow_list<Policy, detail::responder_node<Policy, M>>;
-
-    struct core {
-        std::tuple<handler_list<T>...> handlers;
-        std::tuple<responder_list<T>...> responders;
-    };
-
-    template <class M>
-    handler_list<M>& handlers() noexcept {
-        return std::get<topic_index_v<M, topics_type>>(core_->handlers);
-    }
-    template <class M>
-    responder_list<M>& responders() noexcept {
-        return std::get<topic_index_v<M, topics_type>>(core_->responders);
-    }
-
-    template <class M>
-    static constexpr bool static_wants_envelope = (detail::takes_envelope<S, M> || ...);
-
-    template <class M>
-    std::size_t deliver(const M& m, const message_metadata* given) {
-        if constexpr (static_wants_envelope<M>) {
-            if (given == nullptr) {
-                message_metadata md;
-                stamp(md);
-                return deliver(m, &md);
-            }
-        }
-        std::size_t called = 0;
-        if constexpr (sizeof...(S) != 0)
-            called = std::apply(
-                [&](auto&... s) { return (detail::call_static<M>(s, m, given) + ... + 0); },
-                statics_);
-        return called + handlers<M>().read([&](auto* snap) -> std::size_t {
-            if (snap == nullptr)
-                return 0;
-            if (snap->any_envelope && given == nullptr) [[unlikely]]
-                return detail::dispatch_stamped<Policy, M>(snap, m);
-            return detail::dispatch<Policy, M>(snap, m, given);
-        });
-    }
+    using core = typename Transport::template typed_delivery<topics_type>;
 
     std::shared_ptr<core> core_;
     any_clock clock_;
-    [[no_unique_address]] std::tuple<S...> statics_{};
 };
 
+} // namespace detail
 } // namespace bulwark
+
+#include <bulwark/channel/bus/byte_front.hpp>

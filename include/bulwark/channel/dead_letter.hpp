@@ -20,6 +20,7 @@ enum class dead_letter_kind : unsigned char {
     max_deliveries, ///< at-least-once: the last of `max_deliveries` deliveries failed
     rejected,       ///< the handler called `delivery::dead_letter` (poison message)
     failed,         ///< at-most-once: the one delivery failed
+    malformed,      ///< a byte transport's message could not be decoded (`errc::decode_error`)
 };
 
 /// A message the channel gave up on, as handed to the dead-letter sink.

@@ -14,6 +14,7 @@
 
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -32,24 +33,25 @@ struct redelivery_backoff {
     double multiplier = 1.0;
     duration max_delay = std::chrono::hours(24); ///< NServiceBus caps delayed retries at 24 h
 
-    /// The delay after `failed_deliveries` (>= 1) deliveries failed.
+    /// The delay after `failed_deliveries` (>= 1; 0 counts as 1) deliveries failed. The product
+    /// is computed in `double` and clamped to `max_delay` before any conversion back to an
+    /// integer, so a huge multiplier or count saturates at `max_delay` instead of overflowing.
     duration after(std::uint32_t failed_deliveries) const noexcept {
         if (delay <= duration::zero())
             return duration::zero();
-        double scaled = static_cast<double>(delay.count()) *
-                        std::pow(multiplier, static_cast<double>(failed_deliveries - 1));
-        if (scaled >= static_cast<double>(max_delay.count()))
+        const double n = failed_deliveries == 0 ? 0.0 : static_cast<double>(failed_deliveries - 1);
+        double scaled = static_cast<double>(delay.count()) * std::pow(multiplier, n);
+        if (!(scaled < static_cast<double>(max_delay.count())))
             return max_delay;
         return duration{static_cast<duration::rep>(scaled)};
     }
     /// Throws `invalid_argument_error` when a field is out of range.
     void validate() const {
-        if (delay < duration::zero())
-            throw invalid_argument_error("redelivery_backoff: delay must be >= 0");
-        if (!(multiplier >= 1.0) || !std::isfinite(multiplier))
-            throw invalid_argument_error("redelivery_backoff: multiplier must be finite and >= 1");
-        if (max_delay < delay)
-            throw invalid_argument_error("redelivery_backoff: max_delay must be >= delay");
+        detail::require(delay >= duration::zero(), "redelivery_backoff", "delay", ">= 0", delay);
+        detail::require(multiplier >= 1.0 && std::isfinite(multiplier), "redelivery_backoff",
+                        "multiplier", "finite and >= 1", multiplier);
+        detail::require(max_delay >= delay, "redelivery_backoff", "max_delay", ">= delay",
+                        max_delay);
     }
 };
 
@@ -65,8 +67,8 @@ struct at_least_once {
     ::bulwark::redelivery_backoff redelivery_backoff{};
 
     void validate() const {
-        if (max_deliveries < 1)
-            throw invalid_argument_error("at_least_once: max_deliveries must be >= 1");
+        detail::require(max_deliveries >= 1, "at_least_once", "max_deliveries", ">= 1",
+                        max_deliveries);
         redelivery_backoff.validate();
     }
 };

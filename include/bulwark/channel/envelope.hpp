@@ -88,17 +88,35 @@ struct traceparent {
     }
     std::string to_string() const { return {text().data(), 55}; }
 
-    /// Parses a version-00 header; returns an invalid (nil) context on malformed input, as W3C
-    /// requires receivers to ignore a bad traceparent.
+    /// Parses a `traceparent` header; returns an invalid (nil) context on malformed input, as
+    /// W3C requires receivers to ignore a bad traceparent. Hex must be lower-case. Version `00`
+    /// is exactly 55 characters; a higher version (not `ff`, which is invalid) may carry more
+    /// fields after a `-`, which are ignored (forward-compatible parsing).
     static traceparent parse(std::string_view s) noexcept {
-        traceparent tp;
-        std::uint64_t flags = 0;
-        if (s.size() < 55 || s[0] != '0' || s[1] != '0' || s[2] != '-' || s[35] != '-' ||
-            s[52] != '-' || (s.size() > 55 && s[55] != '-'))
+        auto lower_hex = [](std::string_view h, std::uint64_t& v) noexcept {
+            v = 0;
+            for (char c : h) {
+                int d = (c >= '0' && c <= '9')   ? c - '0'
+                        : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                                 : -1;
+                if (d < 0)
+                    return false;
+                v = (v << 4) | static_cast<std::uint64_t>(d);
+            }
+            return true;
+        };
+        std::uint64_t version = 0, flags = 0, hi = 0, lo = 0;
+        if (s.size() < 55 || !lower_hex(s.substr(0, 2), version) || version == 0xff ||
+            s[2] != '-' || s[35] != '-' || s[52] != '-')
             return {};
-        tp.trace_id = message_id::parse(s.substr(3, 32));
-        if (!detail::read_hex64(s.substr(36, 16), tp.parent_id) ||
-            !detail::read_hex64(s.substr(53, 2), flags) || !tp.valid())
+        if (version == 0 ? s.size() != 55 : (s.size() > 55 && s[55] != '-'))
+            return {};
+        traceparent tp;
+        if (!lower_hex(s.substr(3, 16), hi) || !lower_hex(s.substr(19, 16), lo) ||
+            !lower_hex(s.substr(36, 16), tp.parent_id) || !lower_hex(s.substr(53, 2), flags))
+            return {};
+        tp.trace_id = message_id{hi, lo};
+        if (!tp.valid())
             return {};
         tp.flags = static_cast<std::uint8_t>(flags);
         return tp;
@@ -203,7 +221,9 @@ inline void to_headers(const message_metadata& md, header_map& out) {
 }
 
 /// Reads metadata back from text headers; the known headers become fields, the others stay in
-/// `headers`. A malformed `message-id` is a `errc::decode_error`.
+/// `headers`. A malformed `message-id`, `correlation-id`, `causation-id` or `timestamp` (not
+/// all digits, or beyond 64 bits) is a `errc::decode_error`; a malformed `traceparent` is
+/// dropped (W3C).
 inline outcome<message_metadata> from_headers(const header_map& in) {
     message_metadata md;
     bool bad = false;
@@ -216,18 +236,28 @@ inline outcome<message_metadata> from_headers(const header_map& in) {
                     return false;
             return true;
         };
+        // An id header that is present must parse: a garbage value is a decode error, never a
+        // silent nil (which would make the message look like a root message).
+        auto id = [&](message_id& out) {
+            out = message_id::parse(v);
+            bad = bad || out.is_nil();
+        };
         if (is(header::message_id)) {
-            md.id = message_id::parse(v);
-            bad = bad || md.id.is_nil();
+            id(md.id);
         } else if (is(header::correlation_id)) {
-            md.correlation_id = message_id::parse(v);
+            id(md.correlation_id);
         } else if (is(header::causation_id)) {
-            md.causation_id = message_id::parse(v);
+            id(md.causation_id);
         } else if (is(header::traceparent)) {
-            md.trace = traceparent::parse(v);
+            md.trace = traceparent::parse(v); // W3C: a bad traceparent is ignored, not an error
         } else if (is(timestamp_header)) {
+            // Unix nanoseconds in a signed 64-bit integer: all digits, no overflow.
             long long ns = 0;
-            std::from_chars(v.data(), v.data() + v.size(), ns);
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ns);
+            if (v.empty() || ec != std::errc{} || end != v.data() + v.size()) {
+                bad = true;
+                return;
+            }
             md.timestamp = std::chrono::system_clock::time_point{
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
                     std::chrono::nanoseconds{ns})};

@@ -50,8 +50,8 @@ public:
     /// Remembers up to `capacity` ids. **Failure semantics:** throws `invalid_argument_error`
     /// when `capacity` is 0 or above 2^30.
     explicit dedupe_window(std::size_t capacity) {
-        if (capacity < 1 || capacity > (std::size_t{1} << 30))
-            throw invalid_argument_error("dedupe_window: capacity must be in [1, 2^30]");
+        detail::require(capacity >= 1 && capacity <= (std::size_t{1} << 30), "dedupe_window",
+                        "capacity", "in [1, 2^30]", capacity);
         ring_.resize(capacity);
         table_.assign(std::bit_ceil(capacity * 2), empty);
         mask_ = table_.size() - 1;

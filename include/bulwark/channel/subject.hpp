@@ -34,6 +34,7 @@ enum class subject_problem {
     full_wildcard_not_last, ///< `>` followed by more tokens
     wildcard_on_publish,    ///< a wildcard in a subject used for publishing
     reserved,               ///< a `$`-prefixed subject where system subjects are not allowed
+    invalid_utf8,           ///< the bytes are not well-formed UTF-8 (NATS rejects them)
 };
 
 /// A readable reason for `p`, for error messages.
@@ -55,9 +56,58 @@ constexpr std::string_view describe(subject_problem p) noexcept {
         return "wildcards are not allowed when publishing";
     case subject_problem::reserved:
         return "subjects starting with '$' are reserved for the system";
+    case subject_problem::invalid_utf8:
+        return "the subject is not valid UTF-8";
     }
     return "invalid subject";
 }
+
+namespace detail {
+/// True when `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+/// above U+10FFFF). ASCII-only text takes one comparison per byte.
+constexpr bool is_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = s.size();
+    while (i < n) {
+        const auto b = static_cast<unsigned char>(s[i]);
+        if (b < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        unsigned lo = 0x80, hi = 0xbf; // the range of the second byte
+        if (b >= 0xc2 && b <= 0xdf) {
+            len = 2;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            len = 3;
+            if (b == 0xe0)
+                lo = 0xa0; // overlong
+            else if (b == 0xed)
+                hi = 0x9f; // surrogates
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            len = 4;
+            if (b == 0xf0)
+                lo = 0x90; // overlong
+            else if (b == 0xf4)
+                hi = 0x8f; // above U+10FFFF
+        } else {
+            return false; // a continuation byte first, 0xc0/0xc1, or 0xf5..0xff
+        }
+        if (n - i < len)
+            return false;
+        const auto b1 = static_cast<unsigned char>(s[i + 1]);
+        if (b1 < lo || b1 > hi)
+            return false;
+        for (std::size_t k = 2; k < len; ++k) {
+            const auto c = static_cast<unsigned char>(s[i + k]);
+            if (c < 0x80 || c > 0xbf)
+                return false;
+        }
+        i += len;
+    }
+    return true;
+}
+} // namespace detail
 
 /// Checks `s` against the NATS subject rules for `use`.
 ///
@@ -69,6 +119,8 @@ check_subject(std::string_view s, subject_use use,
         return subject_problem::empty;
     if (reserved == reserved_subjects::reject && s.front() == '$')
         return subject_problem::reserved;
+    if (!detail::is_utf8(s))
+        return subject_problem::invalid_utf8;
     std::size_t start = 0;
     bool after_full_wildcard = false;
     for (;;) {

@@ -16,6 +16,7 @@
 #include <bulwark/channel/queue.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -62,10 +63,15 @@ public:
         , on_drop_(o.on_drop)
         , clock_(o.clock)
         , auto_ack_(o.auto_ack) {
-        if (o.capacity < 1)
-            throw invalid_argument_error("async_channel: capacity must be >= 1");
-        if (o.consumers < 1 || o.consumers > 4096)
-            throw invalid_argument_error("async_channel: consumers must be in [1, 4096]");
+        detail::require(o.capacity >= 1 && o.capacity <= max_channel_capacity, "async_channel",
+                        "capacity", "in [1, 2^30]", o.capacity);
+        detail::require(o.consumers >= 1 && o.consumers <= 4096, "async_channel", "consumers",
+                        "in [1, 4096]", o.consumers);
+        // Keyed channels allocate one ring per consumer: bound the product too (no overflow:
+        // both factors are bounded above, so the product fits in 64 bits).
+        detail::require(!o.per_key_order || o.capacity * o.consumers <= max_channel_slots,
+                        "async_channel", "capacity * consumers", "<= 2^32 with per_key_order",
+                        o.capacity * o.consumers);
         if (!QueueSel::multi_consumer && !o.per_key_order && o.consumers > 1)
             throw invalid_argument_error(
                 "async_channel: an mpsc queue allows one consumer per lane; use bulwark::mpmc "

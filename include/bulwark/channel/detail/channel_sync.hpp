@@ -5,6 +5,8 @@
 /// their own cache lines, and (detail::detached, the coroutine type of redelivery timers, is in
 /// core/task.hpp).
 
+#include <bulwark/detail/hash.hpp>
+
 #include <bulwark/channel/detail/queue_ring.hpp>
 #include <bulwark/core/task.hpp>
 
@@ -69,15 +71,10 @@ struct alignas(cache_line) worker_counters {
     owned_counter redelivered; ///< nacked and scheduled for another delivery
 };
 
-/// Murmur3's 64-bit finalizer: spreads `std::hash` (the identity for integers) over the lanes,
-/// as MassTransit's partitioner hashes keys with Murmur3.
+/// The one 64-bit mixer of the library (SplitMix64's finalizer, detail/hash.hpp): spreads
+/// `std::hash` (the identity for integers) over the lanes and the dedupe table.
 constexpr std::uint64_t mix_hash(std::uint64_t h) noexcept {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    return mix64(h);
 }
 
 } // namespace bulwark::detail

@@ -14,7 +14,14 @@
 #include <type_traits>
 #include <utility>
 
+#include <bulwark/detail/validate.hpp>
+
 namespace bulwark::detail {
+
+/// The largest ring a channel lane accepts (documented on `async_channel_options::capacity`).
+inline constexpr std::size_t max_channel_capacity = std::size_t{1} << 30;
+/// The largest total of slots over all lanes of a keyed channel.
+inline constexpr std::size_t max_channel_slots = std::size_t{1} << 32;
 
 /// The size we pad hot atomics to, so producers and consumers do not share a cache line.
 inline constexpr std::size_t cache_line = 64;
@@ -57,11 +64,18 @@ class bounded_ring {
 
 public:
     /// A ring of at least `capacity` slots (rounded up to a power of two, at least 2).
+    /// Throws `invalid_argument_error` above `max_channel_capacity` (2^30): `std::bit_ceil` of a
+    /// larger value could overflow (to 0 on SIZE_MAX, making a 1-slot ring), and the array
+    /// would not fit anyway.
     explicit bounded_ring(std::size_t capacity)
-        : mask_(std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity) - 1)
+        : mask_(checked_slots(capacity) - 1)
         , slots_(new slot[mask_ + 1]) {
         for (std::size_t i = 0; i <= mask_; ++i)
             slots_[i].seq.store(i, std::memory_order_relaxed);
+    }
+    static std::size_t checked_slots(std::size_t capacity) {
+        require(capacity <= max_channel_capacity, "async_channel", "capacity", "<= 2^30", capacity);
+        return std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity);
     }
     bounded_ring(const bounded_ring&) = delete;
     bounded_ring& operator=(const bounded_ring&) = delete;
