@@ -74,7 +74,8 @@ void BM_histogram_observe_bulwark(benchmark::State& state) {
 }
 BENCHMARK(BM_histogram_observe_bulwark)->Threads(1)->Threads(2)->UseRealTime();
 
-// ---- serialization: the same families and series in both -----------------------------------------
+// ---- serialization: the same families and series in both
+// -----------------------------------------
 
 constexpr int series_count = 10;
 
@@ -117,7 +118,8 @@ void BM_serialize_bulwark(benchmark::State& state) {
 }
 BENCHMARK(BM_serialize_bulwark);
 
-// ---- the standard pipeline with and without the metrics listener ---------------------------------
+// ---- the standard pipeline with and without the metrics listener
+// ---------------------------------
 
 /// The stages of `bulwark::standard_pipeline()` with its defaults, every one with listener `l`.
 template <class L>
@@ -126,11 +128,11 @@ auto standard_with(L l) {
     return bulwark::pipeline{
         bulwark::basic_bulkhead{bulwark::bulkhead_options{o.concurrency}, l},
         bulwark::basic_timeout<bulwark::policy_kind::total_timeout, L>{.limit = o.total_timeout,
-                                                                        .listener = l},
+                                                                       .listener = l},
         bulwark::retry{.max_attempts = o.max_attempts, .backoff = o.backoff}.with_listener(l),
         bulwark::basic_circuit_breaker{o.breaker, bulwark::default_classifier{}, l},
-        bulwark::basic_timeout<bulwark::policy_kind::attempt_timeout, L>{
-            .limit = o.attempt_timeout, .listener = l},
+        bulwark::basic_timeout<bulwark::policy_kind::attempt_timeout, L>{.limit = o.attempt_timeout,
+                                                                         .listener = l},
     };
 }
 
@@ -205,20 +207,39 @@ BENCHMARK(BM_histogram_observe_prometheus_cpp)->Threads(1)->Threads(2)->UseRealT
 /// The same families, series and values as filled_registry(), in prometheus-cpp.
 std::shared_ptr<prometheus::Registry> pcpp_filled() {
     auto reg = std::make_shared<prometheus::Registry>();
-    auto& calls = prometheus::BuildCounter().Name("bulwark_retry_calls_total").Help("h").Register(*reg);
-    auto& retries = prometheus::BuildCounter().Name("bulwark_retry_retries_total").Help("h").Register(*reg);
-    auto& refused = prometheus::BuildCounter().Name("bulwark_retry_budget_refused_total").Help("h").Register(*reg);
-    auto& give_ups = prometheus::BuildCounter().Name("bulwark_retry_give_ups_total").Help("h").Register(*reg);
-    auto& delay = prometheus::BuildHistogram().Name("bulwark_retry_delay_seconds").Help("h").Register(*reg);
+    auto& calls =
+        prometheus::BuildCounter().Name("bulwark_retry_calls_total").Help("h").Register(*reg);
+    auto& retries =
+        prometheus::BuildCounter().Name("bulwark_retry_retries_total").Help("h").Register(*reg);
+    auto& refused = prometheus::BuildCounter()
+                        .Name("bulwark_retry_budget_refused_total")
+                        .Help("h")
+                        .Register(*reg);
+    auto& give_ups =
+        prometheus::BuildCounter().Name("bulwark_retry_give_ups_total").Help("h").Register(*reg);
+    auto& delay =
+        prometheus::BuildHistogram().Name("bulwark_retry_delay_seconds").Help("h").Register(*reg);
     auto& state = prometheus::BuildGauge().Name("bulwark_breaker_state").Help("h").Register(*reg);
-    auto& bcalls = prometheus::BuildCounter().Name("bulwark_breaker_calls_total").Help("h").Register(*reg);
-    auto& np = prometheus::BuildCounter().Name("bulwark_breaker_not_permitted_calls_total").Help("h").Register(*reg);
-    auto& tr = prometheus::BuildCounter().Name("bulwark_breaker_transitions_total").Help("h").Register(*reg);
-    auto& fr = prometheus::BuildGauge().Name("bulwark_breaker_failure_ratio").Help("h").Register(*reg);
-    auto& sr = prometheus::BuildGauge().Name("bulwark_breaker_slow_call_ratio").Help("h").Register(*reg);
-    auto& rej = prometheus::BuildCounter().Name("bulwark_bulkhead_rejected_total").Help("h").Register(*reg);
-    auto& q = prometheus::BuildCounter().Name("bulwark_bulkhead_queued_total").Help("h").Register(*reg);
-    auto& wait = prometheus::BuildHistogram().Name("bulwark_bulkhead_wait_seconds").Help("h").Register(*reg);
+    auto& bcalls =
+        prometheus::BuildCounter().Name("bulwark_breaker_calls_total").Help("h").Register(*reg);
+    auto& np = prometheus::BuildCounter()
+                   .Name("bulwark_breaker_not_permitted_calls_total")
+                   .Help("h")
+                   .Register(*reg);
+    auto& tr = prometheus::BuildCounter()
+                   .Name("bulwark_breaker_transitions_total")
+                   .Help("h")
+                   .Register(*reg);
+    auto& fr =
+        prometheus::BuildGauge().Name("bulwark_breaker_failure_ratio").Help("h").Register(*reg);
+    auto& sr =
+        prometheus::BuildGauge().Name("bulwark_breaker_slow_call_ratio").Help("h").Register(*reg);
+    auto& rej =
+        prometheus::BuildCounter().Name("bulwark_bulkhead_rejected_total").Help("h").Register(*reg);
+    auto& q =
+        prometheus::BuildCounter().Name("bulwark_bulkhead_queued_total").Help("h").Register(*reg);
+    auto& wait =
+        prometheus::BuildHistogram().Name("bulwark_bulkhead_wait_seconds").Help("h").Register(*reg);
     for (int i = 0; i < series_count; ++i) {
         const prometheus::Labels l{{"pipeline", "checkout"}, {"name", "p" + std::to_string(i)}};
         auto with = [&](const char* k, const char* v) {
@@ -235,8 +256,8 @@ std::shared_ptr<prometheus::Registry> pcpp_filled() {
                               "stopped", "budget_exhausted"})
             give_ups.Add(with("reason", r));
         delay.Add(l, bounds).Observe(0.02);
-        for (const char* s : {"closed", "open", "half_open", "forced_open", "disabled",
-                              "metrics_only"})
+        for (const char* s :
+             {"closed", "open", "half_open", "forced_open", "disabled", "metrics_only"})
             state.Add(with("state", s)).Set(s[0] == 'c' ? 1 : 0);
         for (const char* k : {"successful", "failed", "ignored"})
             bcalls.Add(with("kind", k)).Increment(k[0] == 's' ? 1 : 0);

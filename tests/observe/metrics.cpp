@@ -1,8 +1,8 @@
-#include <bulwark/observe/metrics.hpp>
+#include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/observe/listener.hpp>
+#include <bulwark/observe/metrics.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/retry.hpp>
-#include <bulwark/channel/dead_letter.hpp>
 
 #include "support/alloc_counter.hpp"
 
@@ -24,9 +24,8 @@ TEST_CASE("metrics: each event lands in its counter", "[observe][metrics]") {
     emit(l, events::retry_attempt{.attempt = 2, .delay = 3s});
     emit(l, events::retry_give_up{.why = retry_stop::budget_exhausted});
     emit(l, events::retry_budget_refused{});
-    emit(l, events::breaker_state_changed{.from = breaker_state::closed,
-                                          .to = breaker_state::open,
-                                          .failure_rate = 0.75});
+    emit(l, events::breaker_state_changed{
+                .from = breaker_state::closed, .to = breaker_state::open, .failure_rate = 0.75});
     emit(l, events::breaker_rejected{});
     emit(l, events::breaker_call{.kind = events::call_kind::failed});
     emit(l, events::channel_dead_lettered{.kind = dead_letter_kind::rejected});

@@ -36,7 +36,8 @@ struct flaky {
     std::vector<bool> fail; // index = call number - 1
     int calls = 0;
     outcome<int> operator()(context&) {
-        const bool f = calls < static_cast<int>(fail.size()) && fail[static_cast<std::size_t>(calls)];
+        const bool f =
+            calls < static_cast<int>(fail.size()) && fail[static_cast<std::size_t>(calls)];
         ++calls;
         if (f)
             return failure{errc::transport_error};
@@ -62,11 +63,13 @@ static_assert(std::is_same_v<retry, basic_retry<default_classifier, null_listene
 
 // ---- retry -------------------------------------------------------------------------------------
 
-TEST_CASE("retry events: attempts, completion, give-up, budget refusal", "[observe][events][retry]") {
+TEST_CASE("retry events: attempts, completion, give-up, budget refusal",
+          "[observe][events][retry]") {
     manual_clock clock;
     event_log log;
-    auto r = retry{.max_attempts = 3, .backoff = constant_backoff{10ms}, .clock = clock}
-                 .with_listener(recorder{&log});
+    auto r =
+        retry{.max_attempts = 3, .backoff = constant_backoff{10ms}, .clock = clock}.with_listener(
+            recorder{&log});
     SECTION("two failures then success") {
         flaky op{{true, true}};
         context ctx;
@@ -125,11 +128,13 @@ struct old_style {
 };
 } // namespace
 
-TEST_CASE("retry: the older on_retry/on_give_up hooks are still called", "[observe][events][retry]") {
+TEST_CASE("retry: the older on_retry/on_give_up hooks are still called",
+          "[observe][events][retry]") {
     int retries = 0, give_ups = 0;
     manual_clock clock;
-    auto r = retry{.max_attempts = 2, .backoff = constant_backoff{1ms}, .clock = clock}
-                 .with_listener(old_style{&retries, &give_ups});
+    auto r =
+        retry{.max_attempts = 2, .backoff = constant_backoff{1ms}, .clock = clock}.with_listener(
+            old_style{&retries, &give_ups});
     flaky op{{true, true}};
     context ctx;
     auto p = pipeline{std::ref(r)};
@@ -145,15 +150,17 @@ TEST_CASE("breaker events: calls, the trip with its rates, rejection, half-open,
     manual_clock clock;
     event_log log;
     std::vector<events::breaker_state_changed> changes;
-    auto l = listeners{recorder{&log},
-                       on_events{[&](const events::breaker_state_changed& e) { changes.push_back(e); }}};
+    auto l =
+        listeners{recorder{&log},
+                  on_events{[&](const events::breaker_state_changed& e) { changes.push_back(e); }}};
     basic_circuit_breaker b{{.window = count_window{4},
                              .failure_rate = 0.5,
                              .minimum_calls = 4,
                              .open_for = 1s,
                              .half_open_calls = 1,
                              .clock = clock},
-                            default_classifier{}, std::move(l)};
+                            default_classifier{},
+                            std::move(l)};
     auto p = pipeline{std::ref(b)};
     flaky op{{false, true, false, true, false, false}};
     context ctx;
@@ -285,8 +292,8 @@ TEST_CASE("hedge events (sync driver): a hedge after a failure, the winner's ind
     std::vector<std::uint32_t> started, winners;
     auto l = on_events{[&](const events::hedge_started& e) { started.push_back(e.hedge); },
                        [&](const events::hedge_winner& e) { winners.push_back(e.index); }};
-    basic_hedge<decltype(l)> h{.max_hedged_attempts = 2, .delay = 10ms, .clock = clock,
-                               .listener = l};
+    basic_hedge<decltype(l)> h{
+        .max_hedged_attempts = 2, .delay = 10ms, .clock = clock, .listener = l};
     auto p = pipeline{std::ref(h)};
     flaky op{{true, false}};
     context ctx;
@@ -341,7 +348,8 @@ TEST_CASE("balance events: picks, an ejection with its time, the return, panic m
     CHECK(log.count("balance_panic") == 2); // left panic mode
 }
 
-// ---- the standard pipeline with the metrics listener ---------------------------------------------
+// ---- the standard pipeline with the metrics listener
+// ---------------------------------------------
 
 TEST_CASE("metrics listener on every stage of the standard pipeline: known counts, 0 allocations",
           "[observe][events][metrics]") {

@@ -1,8 +1,8 @@
+#include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/observe/prometheus.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/retry.hpp>
-#include <bulwark/channel/dead_letter.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -28,8 +28,8 @@ std::optional<std::pair<int, std::string>> promtool_check(const std::string& tex
     auto in = dir / ("bulwark_metrics_" + std::to_string(::getpid()) + ".txt");
     auto out = dir / ("bulwark_promtool_" + std::to_string(::getpid()) + ".txt");
     std::ofstream(in) << text;
-    const std::string cmd = "promtool check metrics < " + in.string() + " > " + out.string() +
-                            " 2>&1";
+    const std::string cmd =
+        "promtool check metrics < " + in.string() + " > " + out.string() + " 2>&1";
     int rc = std::system(cmd.c_str());
     std::stringstream ss;
     ss << std::ifstream(out).rdbuf();
@@ -75,7 +75,8 @@ void scripted_run(metrics_registry& reg) {
         emit(breaker, events::breaker_call{.kind = events::call_kind::failed});
     emit(breaker, events::breaker_state_changed{.from = breaker_state::closed,
                                                 .to = breaker_state::open,
-                                                .failure_rate = 0.5, .calls = 10});
+                                                .failure_rate = 0.5,
+                                                .calls = 10});
     for (int i = 0; i < 4; ++i)
         emit(breaker, events::breaker_rejected{.state = breaker_state::open});
     emit(channel, events::channel_published{});
@@ -127,7 +128,8 @@ TEST_CASE("prometheus: the exposition of a scripted run has the known counts",
     CHECK(m["bulwark_breaker_not_permitted_calls_total" + b + "}"] == "4");
     CHECK(m["bulwark_breaker_failure_ratio" + b + "}"] == "0.5");
     CHECK(m["bulwark_channel_published_total{topic=\"orders.created\"}"] == "2");
-    CHECK(m["bulwark_channel_dead_lettered_total{topic=\"orders.created\",reason=\"max_deliveries\"}"] == "1");
+    CHECK(m["bulwark_channel_dead_lettered_total{topic=\"orders.created\",reason=\"max_"
+            "deliveries\"}"] == "1");
     // label values are escaped
     const std::string o = "{pipeline=\"search \\\"v2\\\"\\n\",name=\"back\\\\slash\"";
     CHECK(m["bulwark_bulkhead_rejected_total" + o + "}"] == "1");

@@ -35,14 +35,13 @@ struct recording_tracer {
     int started = 0;
     void on(const events::span_started&) { ++started; }
     void on(const events::span_ended& e) {
-        recorded_span s{std::string(e.name), e.kind, {e.trace_id_hi, e.trace_id_lo}, e.span_id,
-                        e.parent_span_id, e.error, std::string(e.error_type), {},
+        recorded_span s{std::string(e.name), e.kind,  {e.trace_id_hi, e.trace_id_lo}, e.span_id,
+                        e.parent_span_id,    e.error, std::string(e.error_type),      {},
                         e.start <= e.end};
         for (std::size_t i = 0; i < e.attribute_count; ++i)
             s.attrs.emplace_back(std::string(e.attributes[i].key),
-                                 e.attributes[i].is_number
-                                     ? std::to_string(e.attributes[i].number)
-                                     : std::string(e.attributes[i].text));
+                                 e.attributes[i].is_number ? std::to_string(e.attributes[i].number)
+                                                           : std::string(e.attributes[i].text));
         spans.push_back(std::move(s));
     }
 };
@@ -60,17 +59,24 @@ TEST_CASE("traceparent parsing follows W3C strictly", "[observe][trace]") {
     CHECK(tp.flags == 1);
     CHECK(std::string_view(tp.text().data(), 55) == good);
     // uppercase hex, version ff, zero ids, wrong length or separators: ignored
-    CHECK_FALSE(parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01").valid());
-    CHECK_FALSE(parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").valid());
-    CHECK_FALSE(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").valid());
-    CHECK_FALSE(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01").valid());
+    CHECK_FALSE(
+        parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01").valid());
+    CHECK_FALSE(
+        parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").valid());
+    CHECK_FALSE(
+        parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").valid());
+    CHECK_FALSE(
+        parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01").valid());
     CHECK_FALSE(parse_traceparent(std::string(good) + "-").valid()); // v00 is exactly 55
     CHECK_FALSE(parse_traceparent(good.substr(0, 54)).valid());
-    CHECK_FALSE(parse_traceparent("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").valid());
+    CHECK_FALSE(
+        parse_traceparent("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").valid());
     // a higher version: read at version 00's offsets, extra fields after a '-' ignored
-    CHECK(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later").valid());
+    CHECK(
+        parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later").valid());
     CHECK(parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").valid());
-    CHECK_FALSE(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x").valid());
+    CHECK_FALSE(
+        parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x").valid());
 }
 
 TEST_CASE("tracestate validation", "[observe][trace]") {
@@ -83,7 +89,7 @@ TEST_CASE("tracestate validation", "[observe][trace]") {
     CHECK_FALSE(valid_tracestate("Upper=x"));
     CHECK_FALSE(valid_tracestate("k=v,x"));
     CHECK_FALSE(valid_tracestate("k=a=b"));
-    CHECK(valid_tracestate("k=a b "));  // spaces inside a value; the trailing one is OWS
+    CHECK(valid_tracestate("k=a b ")); // spaces inside a value; the trailing one is OWS
     CHECK_FALSE(valid_tracestate("t@vendorwaytoolong=x"));
     std::string many;
     for (int i = 0; i < 33; ++i)

@@ -21,10 +21,10 @@
 
 namespace bulwark {
 
-enum class breaker_state : std::uint8_t;      // <bulwark/policy/circuit_breaker.hpp>
-enum class retry_stop : std::uint8_t;         // <bulwark/policy/retry.hpp>
-enum class dead_letter_kind : unsigned char;  // <bulwark/channel/dead_letter.hpp>
-class endpoint_identity;                      // <bulwark/core/endpoint_info.hpp>
+enum class breaker_state : std::uint8_t;     // <bulwark/policy/circuit_breaker.hpp>
+enum class retry_stop : std::uint8_t;        // <bulwark/policy/retry.hpp>
+enum class dead_letter_kind : unsigned char; // <bulwark/channel/dead_letter.hpp>
+class endpoint_identity;                     // <bulwark/core/endpoint_info.hpp>
 
 /// The typed events of bulwark (see the file comment for lifetime rules). Each has a
 /// `static constexpr std::string_view event_name` (its type's name) for generic listeners.
@@ -276,7 +276,7 @@ struct span_ended {
     std::uint8_t flags = 0;
     std::chrono::system_clock::time_point start{};
     std::chrono::system_clock::time_point end{};
-    bool error = false;          ///< OTel status Error
+    bool error = false;            ///< OTel status Error
     std::string_view error_type{}; ///< `error.type` (low cardinality), empty when ok
     const span_attribute* attributes = nullptr;
     std::size_t attribute_count = 0;

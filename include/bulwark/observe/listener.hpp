@@ -22,7 +22,9 @@ namespace bulwark {
 
 /// True when `L` has an `on(const E&)` the emitter can call.
 template <class L, class E>
-concept listens_to = requires(L& l, const E& e) { l.on(e); };
+concept listens_to = requires(L& l, const E& e) {
+    l.on(e);
+};
 
 /// `hears<L, E>`: a constant for `if constexpr`, to skip building a costly event (a clock read)
 /// for a listener that does not want it.
@@ -57,7 +59,7 @@ public:
         : l_(&l) {}
     /// Forwards an event the referred listener hears.
     template <class E>
-        requires listens_to<L, E>
+    requires listens_to<L, E>
     void on(const E& e) const {
         if (l_ != nullptr) [[likely]]
             l_->on(e);
@@ -109,10 +111,7 @@ public:
 
     /// Forwards `e` to each member that listens to `E`.
     template <class E>
-        requires(listens_to<L, E> || ...)
-    void on(const E& e) {
-        members_.emit_all(e);
-    }
+    requires(listens_to<L, E> || ...) void on(const E& e) { members_.emit_all(e); }
 
     /// The member at `I`.
     template <std::size_t I>
@@ -137,16 +136,14 @@ static_assert(std::is_empty_v<listeners<null_listener>>,
               "composing an empty listener must cost nothing");
 
 /// A listener made of one lambda per event kind it wants:
-/// `bulwark::on_events{[](const events::retry_attempt& e) { ... }, [](const events::hedge_winner&) {}}`.
+/// `bulwark::on_events{[](const events::retry_attempt& e) { ... }, [](const events::hedge_winner&)
+/// {}}`.
 template <class... F>
 struct on_events : F... {
     using F::operator()...;
     /// Calls the lambda that takes `E`.
     template <class E>
-        requires(std::is_invocable_v<F&, const E&> || ...)
-    void on(const E& e) {
-        (*this)(e);
-    }
+    requires(std::is_invocable_v<F&, const E&> || ...) void on(const E& e) { (*this)(e); }
 };
 template <class... F>
 on_events(F...) -> on_events<F...>;

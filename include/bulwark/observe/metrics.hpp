@@ -101,7 +101,7 @@ struct series_snapshot {
         histogram_snapshot delay{}; ///< the waits before retries
     } retry;
     struct breaker_counts {
-        std::uint8_t state = 0; ///< `breaker_state` value (0 = closed)
+        std::uint8_t state = 0;                      ///< `breaker_state` value (0 = closed)
         double failure_rate = 0, slow_call_rate = 0; ///< at the last state change
         std::uint64_t successful = 0, failed = 0, ignored = 0, not_permitted = 0, transitions = 0;
     } breaker;
@@ -246,8 +246,10 @@ public:
         rt.delay = histogram(h_retry_delay);
         auto& br = s.breaker;
         br.state = breaker_state.load(std::memory_order_relaxed);
-        br.failure_rate = std::bit_cast<double>(breaker_failure_rate.load(std::memory_order_relaxed));
-        br.slow_call_rate = std::bit_cast<double>(breaker_slow_rate.load(std::memory_order_relaxed));
+        br.failure_rate =
+            std::bit_cast<double>(breaker_failure_rate.load(std::memory_order_relaxed));
+        br.slow_call_rate =
+            std::bit_cast<double>(breaker_slow_rate.load(std::memory_order_relaxed));
         br.successful = r(w_breaker_successful);
         br.failed = r(w_breaker_failed);
         br.ignored = r(w_breaker_ignored);
@@ -354,12 +356,14 @@ public:
         const auto why = static_cast<std::size_t>(e.why);
         b_->add(detail::w_retry_give_up0 + (why < 6 ? why : 0));
     }
-    void on(const events::retry_budget_refused&) noexcept { b_->add(detail::w_retry_budget_refused); }
+    void on(const events::retry_budget_refused&) noexcept {
+        b_->add(detail::w_retry_budget_refused);
+    }
     void on(const events::retry_completed& e) noexcept {
         const bool retried = e.attempts > 1;
-        b_->add(e.succeeded ? (retried ? detail::w_retry_ok_retried : detail::w_retry_ok_first)
-                            : (retried ? detail::w_retry_failed_retried
-                                       : detail::w_retry_failed_first));
+        b_->add(e.succeeded
+                    ? (retried ? detail::w_retry_ok_retried : detail::w_retry_ok_first)
+                    : (retried ? detail::w_retry_failed_retried : detail::w_retry_failed_first));
     }
     // breaker
     void on(const events::breaker_state_changed& e) noexcept {
@@ -410,9 +414,7 @@ public:
     void on(const events::channel_published&) noexcept { b_->add(detail::w_channel_published); }
     void on(const events::channel_delivered&) noexcept { b_->add(detail::w_channel_delivered); }
     void on(const events::channel_nacked&) noexcept { b_->add(detail::w_channel_nacked); }
-    void on(const events::channel_redelivered&) noexcept {
-        b_->add(detail::w_channel_redelivered);
-    }
+    void on(const events::channel_redelivered&) noexcept { b_->add(detail::w_channel_redelivered); }
     void on(const events::channel_dead_lettered& e) noexcept {
         const auto k = static_cast<std::size_t>(e.kind);
         b_->add(detail::w_channel_dead0 + (k < 3 ? k : 2));

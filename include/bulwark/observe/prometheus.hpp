@@ -28,7 +28,8 @@
 namespace bulwark {
 
 /// The Content-Type of the text format.
-inline constexpr std::string_view prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view prometheus_content_type =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 /// One label of a sample.
 struct prometheus_label {
@@ -135,12 +136,11 @@ private:
 
 namespace detail {
 
-inline constexpr std::string_view breaker_state_names[] = {"closed",   "open",     "half_open",
-                                                           "forced_open", "disabled",
-                                                           "metrics_only"};
-inline constexpr std::string_view retry_stop_names[] = {
-    "not_retryable", "attempts_exhausted", "deadline", "max_duration", "stopped",
-    "budget_exhausted"};
+inline constexpr std::string_view breaker_state_names[] = {
+    "closed", "open", "half_open", "forced_open", "disabled", "metrics_only"};
+inline constexpr std::string_view retry_stop_names[] = {"not_retryable", "attempts_exhausted",
+                                                        "deadline",      "max_duration",
+                                                        "stopped",       "budget_exhausted"};
 inline constexpr std::string_view dead_letter_names[] = {"max_deliveries", "rejected", "failed"};
 
 /// Writes one histogram's `_bucket` (cumulative, `le` increasing, `+Inf` = count), `_sum` and
@@ -211,8 +211,8 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
            });
     family(R, "bulwark_retry_retries_total", "Retries made (attempts after the first).", "counter",
            [&](S s, L l) { w.sample("bulwark_retry_retries_total", l, s.retry.retries); });
-    family(R, "bulwark_retry_budget_refused_total", "Retries the retry budget refused.",
-           "counter", [&](S s, L l) {
+    family(R, "bulwark_retry_budget_refused_total", "Retries the retry budget refused.", "counter",
+           [&](S s, L l) {
                w.sample("bulwark_retry_budget_refused_total", l, s.retry.budget_refused);
            });
     family(R, "bulwark_retry_give_ups_total", "Calls on which the retry stopped, by reason.",
@@ -237,24 +237,20 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
                w.sample("bulwark_breaker_calls_total", l, s.breaker.successful,
                         {{"kind", "successful"}});
                w.sample("bulwark_breaker_calls_total", l, s.breaker.failed, {{"kind", "failed"}});
-               w.sample("bulwark_breaker_calls_total", l, s.breaker.ignored,
-                        {{"kind", "ignored"}});
+               w.sample("bulwark_breaker_calls_total", l, s.breaker.ignored, {{"kind", "ignored"}});
            });
-    family(B, "bulwark_breaker_not_permitted_calls_total", "Calls the breaker rejected.",
-           "counter", [&](S s, L l) {
+    family(B, "bulwark_breaker_not_permitted_calls_total", "Calls the breaker rejected.", "counter",
+           [&](S s, L l) {
                w.sample("bulwark_breaker_not_permitted_calls_total", l, s.breaker.not_permitted);
            });
-    family(B, "bulwark_breaker_transitions_total", "Breaker state changes.", "counter",
-           [&](S s, L l) {
-               w.sample("bulwark_breaker_transitions_total", l, s.breaker.transitions);
-           });
+    family(
+        B, "bulwark_breaker_transitions_total", "Breaker state changes.", "counter",
+        [&](S s, L l) { w.sample("bulwark_breaker_transitions_total", l, s.breaker.transitions); });
     family(B, "bulwark_breaker_failure_ratio",
-           "Failure ratio (0-1) of the window at the last state change.", "gauge", [&](S s, L l) {
-               w.sample("bulwark_breaker_failure_ratio", l, s.breaker.failure_rate);
-           });
+           "Failure ratio (0-1) of the window at the last state change.", "gauge",
+           [&](S s, L l) { w.sample("bulwark_breaker_failure_ratio", l, s.breaker.failure_rate); });
     family(B, "bulwark_breaker_slow_call_ratio",
-           "Slow-call ratio (0-1) of the window at the last state change.", "gauge",
-           [&](S s, L l) {
+           "Slow-call ratio (0-1) of the window at the last state change.", "gauge", [&](S s, L l) {
                w.sample("bulwark_breaker_slow_call_ratio", l, s.breaker.slow_call_rate);
            });
 
@@ -271,22 +267,23 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
                w.sample("bulwark_timeout_stop_requests_total", l, s.timeout.stop_requested);
            });
 
-    auto admission = [&](metric_group g, std::string_view prefix, std::string_view what,
-                         auto get) {
+    auto admission = [&](metric_group g, std::string_view prefix, std::string_view what, auto get) {
         const std::string rejected = std::string(prefix) + "_rejected_total";
         const std::string queued = std::string(prefix) + "_queued_total";
         const std::string wait = std::string(prefix) + "_wait_seconds";
-        family(g, rejected, std::string("Calls the ") + std::string(what) + " rejected.",
-               "counter", [&](S s, L l) { w.sample(rejected, l, get(s).rejected); });
-        family(g, queued, std::string("Calls the ") + std::string(what) + " made wait.",
-               "counter", [&](S s, L l) { w.sample(queued, l, get(s).queued); });
+        family(g, rejected, std::string("Calls the ") + std::string(what) + " rejected.", "counter",
+               [&](S s, L l) { w.sample(rejected, l, get(s).rejected); });
+        family(g, queued, std::string("Calls the ") + std::string(what) + " made wait.", "counter",
+               [&](S s, L l) { w.sample(queued, l, get(s).queued); });
         family(g, wait, std::string("Waits in the ") + std::string(what) + " before running.",
                "histogram", [&](S s, L l) { detail::write_histogram(w, wait, l, get(s).wait); });
     };
-    admission(metric_group::bulkhead, "bulwark_bulkhead", "bulkhead",
-              [](S s) -> const auto& { return s.bulkhead; });
-    admission(metric_group::rate_limiter, "bulwark_ratelimiter", "rate limiter",
-              [](S s) -> const auto& { return s.rate_limiter; });
+    admission(
+        metric_group::bulkhead, "bulwark_bulkhead", "bulkhead",
+        [](S s) -> const auto& { return s.bulkhead; });
+    admission(
+        metric_group::rate_limiter, "bulwark_ratelimiter", "rate limiter",
+        [](S s) -> const auto& { return s.rate_limiter; });
 
     constexpr auto H = metric_group::hedge;
     family(H, "bulwark_hedge_started_total", "Hedged attempts started.", "counter",
@@ -295,11 +292,11 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
            [&](S s, L l) {
                w.sample("bulwark_hedge_wins_total", l, s.hedge.won_by_primary,
                         {{"winner", "primary"}});
-               w.sample("bulwark_hedge_wins_total", l, s.hedge.won_by_hedge,
-                        {{"winner", "hedge"}});
+               w.sample("bulwark_hedge_wins_total", l, s.hedge.won_by_hedge, {{"winner", "hedge"}});
            });
     family(metric_group::fallback, "bulwark_fallback_used_total", "Failures a fallback replaced.",
-           "counter", [&](S s, L l) { w.sample("bulwark_fallback_used_total", l, s.fallback.used); });
+           "counter",
+           [&](S s, L l) { w.sample("bulwark_fallback_used_total", l, s.fallback.used); });
 
     constexpr auto BL = metric_group::balance;
     family(BL, "bulwark_balance_picks_total", "Endpoints picked.", "counter",
@@ -322,10 +319,9 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
            [&](S s, L l) { w.sample("bulwark_channel_delivered_total", l, s.channel.delivered); });
     family(C, "bulwark_channel_nacked_total", "Deliveries nacked (or thrown on).", "counter",
            [&](S s, L l) { w.sample("bulwark_channel_nacked_total", l, s.channel.nacked); });
-    family(C, "bulwark_channel_redelivered_total", "Redeliveries scheduled.", "counter",
-           [&](S s, L l) {
-               w.sample("bulwark_channel_redelivered_total", l, s.channel.redelivered);
-           });
+    family(
+        C, "bulwark_channel_redelivered_total", "Redeliveries scheduled.", "counter",
+        [&](S s, L l) { w.sample("bulwark_channel_redelivered_total", l, s.channel.redelivered); });
     family(C, "bulwark_channel_dead_lettered_total", "Messages dead-lettered, by reason.",
            "counter", [&](S s, L l) {
                for (std::size_t i = 0; i < 3; ++i)
@@ -343,10 +339,9 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
     constexpr auto TR = metric_group::transport;
     family(TR, "bulwark_transport_connected", "1 while the transport is connected.", "gauge",
            [&](S s, L l) { w.sample("bulwark_transport_connected", l, s.transport.connected); });
-    family(TR, "bulwark_transport_connects_total", "First connections.", "counter",
-           [&](S s, L l) {
-               w.sample("bulwark_transport_connects_total", l, s.transport.connects);
-           });
+    family(TR, "bulwark_transport_connects_total", "First connections.", "counter", [&](S s, L l) {
+        w.sample("bulwark_transport_connects_total", l, s.transport.connects);
+    });
     family(TR, "bulwark_transport_disconnects_total", "Connections lost.", "counter",
            [&](S s, L l) {
                w.sample("bulwark_transport_disconnects_total", l, s.transport.disconnects);

@@ -101,27 +101,27 @@ private:
     };
 
     void accept() {
-        acceptor_.async_accept([this](boost::system::error_code ec,
-                                      boost::asio::ip::tcp::socket socket) {
-            if (ec)
-                return; // closed
-            auto c = std::make_shared<connection>(std::move(socket));
-            boost::asio::async_read_until(
-                c->socket, c->request, "\r\n\r\n",
-                [this, c](boost::system::error_code rec, std::size_t) {
-                    if (rec)
-                        return;
-                    respond(*c);
-                    boost::asio::async_write(c->socket, boost::asio::buffer(c->response),
-                                             [c](boost::system::error_code, std::size_t) {
-                                                 boost::system::error_code ignored;
-                                                 c->socket.shutdown(
-                                                     boost::asio::ip::tcp::socket::shutdown_both,
-                                                     ignored);
-                                             });
-                });
-            accept();
-        });
+        acceptor_.async_accept(
+            [this](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+                if (ec)
+                    return; // closed
+                auto c = std::make_shared<connection>(std::move(socket));
+                boost::asio::async_read_until(
+                    c->socket, c->request, "\r\n\r\n",
+                    [this, c](boost::system::error_code rec, std::size_t) {
+                        if (rec)
+                            return;
+                        respond(*c);
+                        boost::asio::async_write(
+                            c->socket, boost::asio::buffer(c->response),
+                            [c](boost::system::error_code, std::size_t) {
+                                boost::system::error_code ignored;
+                                c->socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both,
+                                                   ignored);
+                            });
+                    });
+                accept();
+            });
     }
 
     void respond(connection& c) {
