@@ -377,7 +377,8 @@ private:
     [[no_unique_address]] typename detail::breakers_of<Breakers>::lookup breakers_;
     [[no_unique_address]] Listener listener_;
     [[no_unique_address]] std::conditional_t<hears<Listener, events::balance_panic>, panic_flag,
-                                             no_panic_flag> panic_;
+                                             no_panic_flag>
+        panic_;
 };
 
 template <endpoint_breaker_set Set, balancing_strategy S>

@@ -118,8 +118,9 @@ public:
     /// Returns to service every endpoint whose ejection ended by `now`; true if any did.
     /// `on_return(const endpoint&)` is called for each endpoint that comes back.
     template <class F = void (*)(const endpoint&)>
-    bool sweep(std::span<const endpoint* const> all, time_point now,
-               F&& on_return = [](const endpoint&) {}) {
+    bool sweep(
+        std::span<const endpoint* const> all, time_point now,
+        F&& on_return = [](const endpoint&) {}) {
         bool any = false;
         time_point next = time_point::max();
         for (const endpoint* e : all) {

@@ -127,7 +127,8 @@ public:
     /// Returns ejected endpoints whose time is up. Costs one load unless one is due.
     /// `on_return(const endpoint&)` is called (under the registry's lock) for each one.
     template <class F = void (*)(const endpoint&)>
-    void return_due(time_point now, F&& on_return = [](const endpoint&) {}) {
+    void return_due(
+        time_point now, F&& on_return = [](const endpoint&) {}) {
         if (detector_ && now >= detector_->next_return()) [[unlikely]] {
             std::lock_guard lock(mutex_);
             const endpoint_set& cur = *current_.load(std::memory_order_relaxed);

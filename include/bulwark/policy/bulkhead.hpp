@@ -12,8 +12,8 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/observe/listener.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/detail/bulkhead_state.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 

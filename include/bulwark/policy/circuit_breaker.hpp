@@ -18,10 +18,10 @@
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/observe/listener.hpp>
-#include <bulwark/runtime/task.hpp>
 #include <bulwark/policy/circuit_breaker/options.hpp>
 #include <bulwark/policy/circuit_breaker/state_machine.hpp>
 #include <bulwark/policy/circuit_breaker/window.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <memory>
 #include <type_traits>
@@ -177,17 +177,18 @@ private:
                     listener_.on_state_change(t.from, t.to);
                 if constexpr (hears<Listener, events::breaker_state_changed>) {
                     const window_snapshot w = core_->last_cause();
-                    bulwark::emit(listener_, events::breaker_state_changed{
-                                                 t.from, t.to, w.failure_rate(), w.slow_rate(),
-                                                 w.calls});
+                    bulwark::emit(listener_,
+                                  events::breaker_state_changed{t.from, t.to, w.failure_rate(),
+                                                                w.slow_rate(), w.calls});
                 }
             }
         }
     }
 
-    static constexpr bool has_state_hook =
-        requires(Listener & l) { l.on_state_change(breaker_state{}, breaker_state{}); } ||
-        hears<Listener, events::breaker_state_changed>;
+    static constexpr bool has_state_hook = requires(Listener & l) {
+        l.on_state_change(breaker_state{}, breaker_state{});
+    }
+    || hears<Listener, events::breaker_state_changed>;
 
     std::unique_ptr<detail::breaker_core> core_;
     [[no_unique_address]] Classifier classifier_;

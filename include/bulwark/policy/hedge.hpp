@@ -13,8 +13,8 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/observe/listener.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/detail/hedge_core.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 

@@ -12,10 +12,10 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/observe/listener.hpp>
-#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/detail/coarse_clock.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <atomic>
 #include <chrono>

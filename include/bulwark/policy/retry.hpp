@@ -17,8 +17,8 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/observe/listener.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/retry/budget.hpp>
 #include <bulwark/policy/retry/decision.hpp>

@@ -16,8 +16,8 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/observe/listener.hpp>
-#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/policy/detail/timeout_core.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 namespace bulwark {
 
@@ -28,8 +28,8 @@ namespace detail {
 /// after the deadline this timeout put in force. Without a listener that hears them, `run(next)`
 /// as is: no cost.
 template <class Listener, class Next, class Run>
-next_result_t<Next> observe_timeout(Listener& l, events::timeout_kind k, duration limit,
-                                    bool stops, const any_clock& clock, Next& next, Run run) {
+next_result_t<Next> observe_timeout(Listener& l, events::timeout_kind k, duration limit, bool stops,
+                                    const any_clock& clock, Next& next, Run run) {
     if constexpr (!hears<Listener, events::timeout_expired> &&
                   !hears<Listener, events::timeout_stop_requested>) {
         return run(next);
@@ -99,14 +99,12 @@ struct basic_runtime_timeout {
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
-        return detail::observe_timeout(listener, event_kind(), limit(), stop_on_expiry, clock,
-                                       next, [&](auto& n) {
-                                           if (stop_on_expiry)
-                                               return detail::timeout_core::run_stopping(
-                                                   n, ctx, limit(), clock);
-                                           return detail::timeout_core::run(n, ctx, limit(),
-                                                                            clock);
-                                       });
+        return detail::observe_timeout(
+            listener, event_kind(), limit(), stop_on_expiry, clock, next, [&](auto& n) {
+                if (stop_on_expiry)
+                    return detail::timeout_core::run_stopping(n, ctx, limit(), clock);
+                return detail::timeout_core::run(n, ctx, limit(), clock);
+            });
     }
     /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
@@ -159,13 +157,12 @@ struct basic_timeout {
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
-        return detail::observe_timeout(listener, event_kind, limit, stop_on_expiry, clock, next,
-                                       [&](auto& n) {
-                                           if (stop_on_expiry)
-                                               return detail::timeout_core::run_stopping(
-                                                   n, ctx, limit, clock);
-                                           return detail::timeout_core::run(n, ctx, limit, clock);
-                                       });
+        return detail::observe_timeout(
+            listener, event_kind, limit, stop_on_expiry, clock, next, [&](auto& n) {
+                if (stop_on_expiry)
+                    return detail::timeout_core::run_stopping(n, ctx, limit, clock);
+                return detail::timeout_core::run(n, ctx, limit, clock);
+            });
     }
     /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>

@@ -4,10 +4,10 @@
 /// coroutine driver — the attempts running concurrently on child contexts.
 
 #include <bulwark/core/classify.hpp>
-#include <bulwark/observe/listener.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/detail/timeout_race.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/runtime/task.hpp>
