@@ -147,3 +147,12 @@ TEST_CASE("metrics: a thread's stripe is reused after it ends, counts are kept",
     }
     REQUIRE(l.snapshot().fallback.used == 2000);
 }
+
+TEST_CASE("metrics: a default-made listener is usable and exported by no registry",
+          "[observe][metrics]") {
+    metrics_registry reg;
+    metrics_listener unbound;
+    emit(unbound, events::fallback_used{});
+    CHECK(unbound.snapshot().fallback.used >= 1);
+    CHECK(reg.snapshot().series.empty());
+}

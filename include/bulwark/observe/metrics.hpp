@@ -346,6 +346,10 @@ class metrics_listener {
 public:
     explicit metrics_listener(detail::metric_block& b) noexcept
         : b_(&b) {}
+    /// A listener bound to no registry: its events go to a process-wide series that no
+    /// registry exports (so that policies holding one can be default-made).
+    metrics_listener()
+        : b_(&unbound()) {}
 
     // retry
     void on(const events::retry_attempt& e) noexcept {
@@ -442,6 +446,11 @@ public:
     const series_labels& labels() const noexcept { return b_->labels(); }
 
 private:
+    static detail::metric_block& unbound() {
+        static detail::metric_block b({}, metric_group::none, {}, 1);
+        return b;
+    }
+
     detail::metric_block* b_;
 };
 
