@@ -220,7 +220,8 @@ TEST_CASE("timeout events: expired only when the deadline passed", "[observe][ev
     CHECK(o.error().code == errc::timeout);
     CHECK(log.all() == names{"timeout_expired"});
 
-    basic_runtime_timeout<recorder> total{.total = 1s, .clock = clock, .listener = recorder{&log}};
+    basic_timeout<policy_kind::other, recorder> total{
+        .total = 1s, .clock = clock, .listener = recorder{&log}};
     auto q = pipeline{std::ref(total)};
     CHECK(q.try_execute(slow_op{clock, 2s}, ctx).error().code == errc::timeout);
     CHECK(log.count("timeout_expired") == 2);

@@ -24,17 +24,6 @@
 
 namespace bulwark {
 
-namespace detail {
-/// Validates `hedge` at construction (the last member of the aggregate; see timeout_check).
-struct hedge_check {
-    explicit hedge_check(std::uint32_t max_hedged_attempts) {
-        detail::require(max_hedged_attempts >= 1 && max_hedged_attempts <= 10, "hedge",
-                        "max_hedged_attempts", "in [1, 10] (Polly v8's range)",
-                        max_hedged_attempts);
-    }
-};
-} // namespace detail
-
 /// Hedged attempts: up to `1 + max_hedged_attempts` attempts of the inner call; the first
 /// success wins and the others are cancelled through their stop tokens.
 ///
@@ -66,7 +55,15 @@ struct basic_hedge {
     /// Hears `hedge_started` and `hedge_winner` (default: nothing, no cost).
     [[no_unique_address]] mutable Listener listener{};
     /// Validates at construction (throws `invalid_argument_error`). Leave it out of initializers.
-    [[no_unique_address]] detail::hedge_check checked_{max_hedged_attempts};
+    [[no_unique_address]] detail::settings_check validated{this};
+
+    /// Throws `invalid_argument_error` unless `max_hedged_attempts` is in [1, 10] (called at
+    /// construction). Any `delay` is valid: its sign chooses the mode.
+    void validate() const {
+        detail::require(max_hedged_attempts >= 1 && max_hedged_attempts <= 10, "hedge",
+                        "max_hedged_attempts", "in [1, 10] (Polly v8's range)",
+                        max_hedged_attempts);
+    }
 
     /// Sync driver: attempts one after another while they fail (see above).
     template <class Next>
