@@ -19,6 +19,7 @@
 #include <bulwark/balance/strategy.hpp>
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/policy.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/circuit_breaker/endpoint_breakers.hpp>
 
 #include <memory>
@@ -98,7 +99,7 @@ struct breakers_of<no_endpoint_breakers> {
 /// breakers, plus a binary search over the snapshot's endpoints and the breaker's admission; a
 /// re-pick is O(n) for P2C and random, and a walk for the others.
 template <balancing_strategy Strategy, class Classifier = default_classifier,
-          class Breakers = no_endpoint_breakers>
+          class Breakers = no_endpoint_breakers, class Listener = null_listener>
 class balance {
     static constexpr bool has_breakers = !std::is_same_v<Breakers, no_endpoint_breakers>;
     static_assert(!has_breakers || endpoint_breaker_set<Breakers>,
@@ -112,18 +113,20 @@ public:
     static constexpr policy_kind kind = policy_kind::balance;
 
     /// Balances over `reg`, which must outlive the policy.
-    explicit balance(registry& reg, Strategy strategy = {},
-                     Classifier classifier = {}) requires(!has_breakers)
+    explicit balance(registry& reg, Strategy strategy = {}, Classifier classifier = {},
+                     Listener listener = {}) requires(!has_breakers)
         : reg_(&reg)
         , strategy_(std::move(strategy))
-        , classifier_(std::move(classifier)) {}
+        , classifier_(std::move(classifier))
+        , listener_(std::move(listener)) {}
     /// Balances over `reg` with the breakers of `breakers` (by endpoint address); both must
     /// outlive the policy. Several balancers may share one set (the same service elsewhere).
-    balance(registry& reg, Breakers& breakers, Strategy strategy = {},
-            Classifier classifier = {}) requires has_breakers : reg_(&reg),
-                                                                strategy_(std::move(strategy)),
-                                                                classifier_(std::move(classifier)),
-                                                                breakers_(breakers) {}
+    balance(registry& reg, Breakers& breakers, Strategy strategy = {}, Classifier classifier = {},
+            Listener listener = {}) requires has_breakers : reg_(&reg),
+                                                            strategy_(std::move(strategy)),
+                                                            classifier_(std::move(classifier)),
+                                                            breakers_(breakers),
+                                                            listener_(std::move(listener)) {}
 
     // The two drivers differ only in how they wait for `next`; claiming an endpoint (pick,
     // breaker lookup, outstanding count), recording the outcome (`in_flight`) and what a
@@ -192,11 +195,12 @@ public:
     /// outstanding; null when none is ready. Pair with `finish`. (The policy's own core, public
     /// for transports that drive balancing by hand; it does not consult the breakers.)
     const endpoint* begin(context& ctx, time_point now) {
-        reg_->return_due(now);
+        return_due(now);
         const endpoint* e;
         {
             const registry::reader r = reg_->read();
             e = pick(r.set(), ctx, now);
+            picked(r.set(), e);
             if (e != nullptr)
                 e->begin_request(); // before leaving the read section: keeps a removed one alive
         }
@@ -209,7 +213,8 @@ public:
     void finish(const endpoint* e, verdict v, time_point start) noexcept {
         try {
             const time_point end = reg_->clock().now();
-            reg_->record(*e, v, end - start, end);
+            if (reg_->record(*e, v, end - start, end)) [[unlikely]]
+                bulwark::emit(listener_, events::balance_ejected{e, e->ejected_until() - end});
         } catch (...) {
         }
         e->end_request();
@@ -253,7 +258,7 @@ private:
         if constexpr (!has_breakers) {
             return claim{begin(ctx, now), nullptr};
         } else {
-            reg_->return_due(now);
+            return_due(now);
             claim c{nullptr, nullptr};
             {
                 const registry::reader r = reg_->read();
@@ -262,6 +267,7 @@ private:
                     c.e = pick(set, ctx, now);
                 else if (!call.exhausted)
                     c.e = repick(set, ctx, now, call.excluded);
+                picked(set, c.e);
                 if (c.e != nullptr) {
                     c.b = &breakers_.of(set, c.e);
                     c.e->begin_request();
@@ -327,16 +333,62 @@ private:
         }
     }
 
+    // ---- events (compile to nothing without a listener that hears them) ----
+    void return_due(time_point now) {
+        if constexpr (hears<Listener, events::balance_returned>)
+            reg_->return_due(now, [this](const endpoint& e) {
+                bulwark::emit(listener_, events::balance_returned{&e});
+            });
+        else
+            reg_->return_due(now);
+    }
+    void picked(const endpoint_set& set, const endpoint* e) {
+        if (e != nullptr)
+            bulwark::emit(listener_, events::balance_picked{e});
+        if constexpr (hears<Listener, events::balance_panic>) {
+            const bool now_panic = set.panic();
+            if (panic_.seen.load(std::memory_order_relaxed) != now_panic &&
+                panic_.seen.exchange(now_panic, std::memory_order_relaxed) != now_panic)
+                [[unlikely]] {
+                std::size_t healthy = 0;
+                for (const endpoint* x : set.all())
+                    healthy += x->healthy() ? 1 : 0;
+                bulwark::emit(listener_,
+                              events::balance_panic{now_panic, healthy, set.all().size()});
+            }
+        }
+    }
+    /// The panic mode last reported (only kept for a listener that hears `balance_panic`).
+    struct panic_flag {
+        std::atomic<bool> seen{false};
+        panic_flag() = default;
+        panic_flag(const panic_flag& o) noexcept
+            : seen(o.seen.load(std::memory_order_relaxed)) {}
+        panic_flag& operator=(const panic_flag& o) noexcept {
+            seen.store(o.seen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+            return *this;
+        }
+    };
+    struct no_panic_flag {};
+
     registry* reg_;
     [[no_unique_address]] Strategy strategy_;
     [[no_unique_address]] Classifier classifier_;
     [[no_unique_address]] typename detail::breakers_of<Breakers>::lookup breakers_;
+    [[no_unique_address]] Listener listener_;
+    [[no_unique_address]] std::conditional_t<hears<Listener, events::balance_panic>, panic_flag,
+                                             no_panic_flag>
+        panic_;
 };
 
 template <endpoint_breaker_set Set, balancing_strategy S>
 balance(registry&, Set&, S) -> balance<S, default_classifier, Set>;
 template <endpoint_breaker_set Set, balancing_strategy S, class C>
 balance(registry&, Set&, S, C) -> balance<S, C, Set>;
+template <endpoint_breaker_set Set, balancing_strategy S, class C, class L>
+balance(registry&, Set&, S, C, L) -> balance<S, C, Set, L>;
+template <balancing_strategy S, class C, class L>
+balance(registry&, S, C, L) -> balance<S, C, no_endpoint_breakers, L>;
 
 /// `balance` with a breaker per endpoint: `balance_with_breakers<p2c_peak_ewma>{reg, breakers}`.
 template <balancing_strategy Strategy, class Breakers = breaker_set<std::string>,

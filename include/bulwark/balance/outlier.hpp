@@ -116,7 +116,11 @@ public:
     }
 
     /// Returns to service every endpoint whose ejection ended by `now`; true if any did.
-    bool sweep(std::span<const endpoint* const> all, time_point now) {
+    /// `on_return(const endpoint&)` is called for each endpoint that comes back.
+    template <class F = void (*)(const endpoint&)>
+    bool sweep(
+        std::span<const endpoint* const> all, time_point now,
+        F&& on_return = [](const endpoint&) {}) {
         bool any = false;
         time_point next = time_point::max();
         for (const endpoint* e : all) {
@@ -126,6 +130,7 @@ public:
                 e->ejected_until_.store(0, std::memory_order_relaxed);
                 e->failures_.store(0, std::memory_order_relaxed);
                 e->last_return_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+                on_return(*e);
                 any = true;
             } else {
                 next = std::min(next, e->ejected_until());

@@ -103,10 +103,11 @@ public:
     reader read() const noexcept { return reader{*this}; }
 
     /// Records the end of a request on `e`: latency into its peak EWMA, the verdict into outlier
-    /// detection (which may eject it and publish a new snapshot — cold path).
-    void record(const endpoint& e, verdict v, duration rtt, time_point now) {
+    /// detection (which may eject it and publish a new snapshot — cold path). Returns true when
+    /// this call ejected `e`.
+    bool record(const endpoint& e, verdict v, duration rtt, time_point now) {
         if (v == verdict::ignore)
-            return;
+            return false;
         e.observe_latency(rtt, now, opts_.ewma_decay);
         if (v == verdict::success) {
             outlier_detector::record_success(e);
@@ -116,16 +117,22 @@ public:
             const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
             const auto out = static_cast<std::size_t>(
                 std::ranges::count_if(cur.all(), [](const endpoint* x) { return x->ejected(); }));
-            if (detector_->eject(e, now, cur.all().size(), out))
+            if (detector_->eject(e, now, cur.all().size(), out)) {
                 publish_locked(cur.owners());
+                return true;
+            }
         }
+        return false;
     }
     /// Returns ejected endpoints whose time is up. Costs one load unless one is due.
-    void return_due(time_point now) {
+    /// `on_return(const endpoint&)` is called (under the registry's lock) for each one.
+    template <class F = void (*)(const endpoint&)>
+    void return_due(
+        time_point now, F&& on_return = [](const endpoint&) {}) {
         if (detector_ && now >= detector_->next_return()) [[unlikely]] {
             std::lock_guard lock(mutex_);
             const endpoint_set& cur = *current_.load(std::memory_order_relaxed);
-            if (detector_->sweep(cur.all(), now))
+            if (detector_->sweep(cur.all(), now, on_return))
                 publish_locked(cur.owners());
         }
     }

@@ -13,6 +13,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/detail/bulkhead_state.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
@@ -40,15 +41,19 @@ struct bulkhead_options {
 /// a woken waiter (barging, no fairness), which keeps the fast path lock-free.
 /// **Allocation:** the state at construction; none on the fast path (a free permit: one CAS to
 /// take, one atomic decrement to give back); a wait allocates its stop sources.
-class bulkhead {
+/// **Events:** `bulkhead_rejected` (no slot: full, or the wait ran out), `bulkhead_queued`,
+/// `bulkhead_waited` (a queued call got its slot) to `Listener` (default: none, no cost).
+template <class Listener = null_listener>
+class basic_bulkhead {
 public:
     static constexpr policy_kind kind = policy_kind::bulkhead;
 
     /// Throws `invalid_argument_error` for `max_concurrent == 0`, a negative `max_wait`, or a
     /// queue without a wait (or a wait without a queue).
-    explicit bulkhead(bulkhead_options options = {})
+    explicit basic_bulkhead(bulkhead_options options = {}, Listener listener = {})
         : max_wait_(options.max_wait)
-        , clock_(std::move(options.clock)) {
+        , clock_(std::move(options.clock))
+        , listener_(std::move(listener)) {
         // Sizes are only compared with counters that stop at them, so any size up to SIZE_MAX
         // is safe (no multiplication, no shift, no allocation by size).
         detail::require(options.max_concurrent >= 1, "bulkhead", "max_concurrent", ">= 1",
@@ -72,8 +77,11 @@ public:
             detail::bulkhead_permit permit(*state_);
             return next(ctx);
         }
-        if (!state_->try_enqueue())
+        if (!state_->try_enqueue()) {
+            bulwark::emit(listener_, events::bulkhead_rejected{});
             return {errc::bulkhead_full};
+        }
+        const time_point queued_at = note_queued();
         const time_point until = wait_deadline(ctx);
         bool got = false;
         for (;;) {
@@ -90,6 +98,7 @@ public:
         state_->leave_queue();
         if (!got)
             return {rejection(ctx)};
+        note_waited(queued_at);
         detail::bulkhead_permit permit(*state_);
         if (ctx.stop_requested())
             return {errc::cancelled};
@@ -103,8 +112,11 @@ public:
             detail::bulkhead_permit permit(*state_);
             co_return co_await next(ctx);
         }
-        if (!state_->try_enqueue())
+        if (!state_->try_enqueue()) {
+            bulwark::emit(listener_, events::bulkhead_rejected{});
             co_return errc::bulkhead_full;
+        }
+        const time_point queued_at = note_queued();
         const time_point until = wait_deadline(ctx);
         bool got = false;
         for (;;) {
@@ -121,6 +133,7 @@ public:
         state_->leave_queue();
         if (!got)
             co_return rejection(ctx);
+        note_waited(queued_at);
         detail::bulkhead_permit permit(*state_);
         if (ctx.stop_requested())
             co_return errc::cancelled;
@@ -149,14 +162,35 @@ private:
     bool wait_over(const context& ctx, time_point until) const noexcept {
         return ctx.stop_requested() || clock_.now() >= until;
     }
-    static errc rejection(const context& ctx) noexcept {
-        return ctx.stop_requested() ? errc::cancelled : errc::bulkhead_full;
+    errc rejection(const context& ctx) {
+        if (ctx.stop_requested())
+            return errc::cancelled;
+        bulwark::emit(listener_, events::bulkhead_rejected{});
+        return errc::bulkhead_full;
+    }
+    // Events of the (cold) queued path; the clock is read only for a listener that hears waits.
+    time_point note_queued() {
+        bulwark::emit(listener_, events::bulkhead_queued{});
+        if constexpr (hears<Listener, events::bulkhead_waited>)
+            return clock_.now();
+        return {};
+    }
+    void note_waited(time_point queued_at) {
+        if constexpr (hears<Listener, events::bulkhead_waited>)
+            bulwark::emit(listener_, events::bulkhead_waited{clock_.now() - queued_at});
     }
 
     std::unique_ptr<detail::bulkhead_state> state_;
     duration max_wait_;
     any_clock clock_;
+    [[no_unique_address]] Listener listener_;
 };
+
+template <class Listener>
+basic_bulkhead(bulkhead_options, Listener) -> basic_bulkhead<Listener>;
+
+/// The bulkhead without a listener: `bulwark::bulkhead{{.max_concurrent = 10}}`.
+using bulkhead = basic_bulkhead<>;
 
 static_assert(async_policy<bulkhead>);
 

@@ -17,10 +17,11 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/runtime/task.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/circuit_breaker/options.hpp>
 #include <bulwark/policy/circuit_breaker/state_machine.hpp>
 #include <bulwark/policy/circuit_breaker/window.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <memory>
 #include <type_traits>
@@ -28,11 +29,12 @@
 
 namespace bulwark {
 
-/// The default listener: no hooks, compiles to nothing.
-struct no_breaker_listener {};
+/// The default listener: no hooks, compiles to nothing (`bulwark::null_listener`).
+using no_breaker_listener = null_listener;
 
-/// A breaker listener may have any of:
-/// `void on_state_change(breaker_state from, breaker_state to)` and
+/// A breaker listener hears the events of <bulwark/observe/events.hpp> it overloads `on` for
+/// (`breaker_state_changed` with the window that caused it, `breaker_rejected`, `breaker_call`).
+/// The older hooks still work: `void on_state_change(breaker_state from, breaker_state to)` and
 /// `void on_rejected(breaker_state state, duration retry_after)`.
 /// Hooks run on the calling thread, outside the breaker's lock; they must be thread-safe.
 template <class L>
@@ -90,7 +92,7 @@ public:
             complete(permit, out, start);
             co_return out;
         } catch (...) {
-            settle(core_->record(permit, true, false, start));
+            record(permit, true, false, start);
             throw;
         }
     }
@@ -130,6 +132,8 @@ private:
     failure reject(const detail::breaker_permit& p) {
         if constexpr (requires { listener_.on_rejected(breaker_state{}, duration{}); })
             listener_.on_rejected(detail::breaker_core::state_of(p.word), p.retry_after);
+        bulwark::emit(listener_, events::breaker_rejected{detail::breaker_core::state_of(p.word),
+                                                          p.retry_after});
         return failure{errc::circuit_open, {}, p.retry_after};
     }
 
@@ -141,7 +145,7 @@ private:
         try {
             return next(ctx);
         } catch (...) {
-            settle(core_->record(p, true, false, start));
+            record(p, true, false, start);
             throw;
         }
     }
@@ -155,19 +159,36 @@ private:
                       "use bulwark::failure_if(pred) / ignore_if(pred) to classify by value");
         if constexpr (usable) {
             const verdict v = classifier_(out);
-            settle(core_->record(p, v == verdict::failure, v == verdict::ignore, start));
+            record(p, v == verdict::failure, v == verdict::ignore, start);
         }
     }
 
+    void record(const detail::breaker_permit& p, bool failed, bool ignored, time_point start) {
+        bulwark::emit(listener_, events::breaker_call{failed    ? events::call_kind::failed
+                                                      : ignored ? events::call_kind::ignored
+                                                                : events::call_kind::successful});
+        settle(core_->record(p, failed, ignored, start));
+    }
+
     void settle(const breaker_transition& t) {
-        if constexpr (has_state_hook)
-            if (t.happened)
-                listener_.on_state_change(t.from, t.to);
+        if constexpr (has_state_hook) {
+            if (t.happened) [[unlikely]] {
+                if constexpr (requires { listener_.on_state_change(t.from, t.to); })
+                    listener_.on_state_change(t.from, t.to);
+                if constexpr (hears<Listener, events::breaker_state_changed>) {
+                    const window_snapshot w = core_->last_cause();
+                    bulwark::emit(listener_,
+                                  events::breaker_state_changed{t.from, t.to, w.failure_rate(),
+                                                                w.slow_rate(), w.calls});
+                }
+            }
+        }
     }
 
     static constexpr bool has_state_hook = requires(Listener & l) {
         l.on_state_change(breaker_state{}, breaker_state{});
-    };
+    }
+    || hears<Listener, events::breaker_state_changed>;
 
     std::unique_ptr<detail::breaker_core> core_;
     [[no_unique_address]] Classifier classifier_;

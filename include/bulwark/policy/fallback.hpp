@@ -13,6 +13,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
+#include <bulwark/observe/listener.hpp>
 
 #include <concepts>
 #include <type_traits>
@@ -32,15 +33,16 @@ namespace bulwark {
 /// `const outcome<R>&` to see the value itself. **Thread safety:** as the handler (called
 /// concurrently from concurrent calls). **Allocation:** none of its own. **Complexity:** one
 /// classifier call per call.
-template <class Handler, class Classifier = default_classifier>
+template <class Handler, class Classifier = default_classifier, class Listener = null_listener>
 class fallback {
 public:
     static constexpr policy_kind kind = policy_kind::fallback;
 
     /// A fallback value or handler, and which outcomes count as failures.
-    explicit fallback(Handler handler, Classifier classifier = {})
+    explicit fallback(Handler handler, Classifier classifier = {}, Listener listener = {})
         : handler_(std::move(handler))
-        , classifier_(std::move(classifier)) {}
+        , classifier_(std::move(classifier))
+        , listener_(std::move(listener)) {}
 
     /// Runs `next(ctx)`; replaces a failed outcome.
     template <class Next>
@@ -59,6 +61,7 @@ public:
     outcome<R> apply(outcome<R>&& o, context& ctx) {
         if (classifier_(std::as_const(o)) != verdict::failure) [[likely]]
             return std::move(o);
+        bulwark::emit(listener_, events::fallback_used{o.has_failure() ? &o.error() : nullptr});
         const failure f = o.has_failure() ? o.error() : failure{errc::rejected};
         Handler& h = handler_;
         if constexpr (std::is_invocable_v<Handler&, const failure&, context&>)
@@ -101,11 +104,14 @@ private:
 
     [[no_unique_address]] Handler handler_;
     [[no_unique_address]] Classifier classifier_;
+    [[no_unique_address]] Listener listener_;
 };
 
 template <class Handler>
 fallback(Handler) -> fallback<Handler>;
 template <class Handler, class Classifier>
 fallback(Handler, Classifier) -> fallback<Handler, Classifier>;
+template <class Handler, class Classifier, class Listener>
+fallback(Handler, Classifier, Listener) -> fallback<Handler, Classifier, Listener>;
 
 } // namespace bulwark

@@ -14,6 +14,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/detail/hedge_core.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
@@ -44,12 +45,15 @@ namespace bulwark {
 /// outside it and a per-attempt timeout inside). **Thread safety:** stateless; attempts may
 /// finish on other threads (timers, transports). **Allocation:** sync: none; coroutine: the
 /// attempt slots, contexts' stop sources, frames and timers.
-struct hedge {
+template <class Listener = null_listener>
+struct basic_hedge {
     static constexpr policy_kind kind = policy_kind::hedge;
 
     std::uint32_t max_hedged_attempts = 1;    ///< extra attempts, 1..10 (Polly v8 default 1)
     duration delay = std::chrono::seconds{2}; ///< latency mode delay (Polly v8 default 2 s)
     any_clock clock{};                        ///< real time by default; `.clock = manual` in tests
+    /// Hears `hedge_started` and `hedge_winner` (default: nothing, no cost).
+    [[no_unique_address]] mutable Listener listener{};
     /// Validates at construction (throws `invalid_argument_error`). Leave it out of initializers.
     [[no_unique_address]] detail::settings_check validated{this};
 
@@ -64,14 +68,18 @@ struct hedge {
     /// Sync driver: attempts one after another while they fail (see above).
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
-        return detail::hedge_core::run(next, ctx, max_hedged_attempts + 1, clock);
+        return detail::hedge_core::run(next, ctx, max_hedged_attempts + 1, clock, listener);
     }
     /// Coroutine driver: concurrent hedged attempts on child contexts (see above).
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
-        return detail::hedge_core::run_async(next, ctx, max_hedged_attempts + 1, delay, clock);
+        return detail::hedge_core::run_async(next, ctx, max_hedged_attempts + 1, delay, clock,
+                                             listener);
     }
 };
+
+/// The hedging policy without a listener: `bulwark::hedge{.max_hedged_attempts = 2}`.
+using hedge = basic_hedge<>;
 
 static_assert(async_policy<hedge>);
 

@@ -12,9 +12,10 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/detail/coarse_clock.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -98,7 +99,11 @@ private:
 /// none on the success path (one clock read, one CAS). With real time and a bucket at least
 /// one second deep (burst x per / rate), the read is of the coarse clock (~3 ns, about a kernel
 /// tick behind: permits come back up to a tick late, never early). **Complexity:** O(1).
-class rate_limiter {
+/// **Events:** `rate_limiter_rejected`, `rate_limiter_queued` (a permit was reserved: the call
+/// waits), `rate_limiter_waited` (the wait ended and the call runs) to `Listener` (default:
+/// none, no cost).
+template <class Listener = null_listener>
+class basic_rate_limiter {
 public:
     static constexpr policy_kind kind = policy_kind::rate_limiter;
 
@@ -107,9 +112,10 @@ public:
     /// nanosecond or above 2^60 ns (about 36 years). A `burst` whose bucket would be deeper than
     /// 2^60 ns (e.g. `SIZE_MAX`) is clamped to that depth (over a billion permits at once even
     /// at one permit a second).
-    explicit rate_limiter(rate_limiter_options o)
+    explicit basic_rate_limiter(rate_limiter_options o, Listener listener = {})
         : max_wait_(o.max_wait)
-        , clock_(std::move(o.clock)) {
+        , clock_(std::move(o.clock))
+        , listener_(std::move(listener)) {
         detail::require(o.rate > 0 && std::isfinite(o.rate), "rate_limiter", "rate",
                         "a positive finite number of permits per period", o.rate);
         detail::require(o.per > duration::zero(), "rate_limiter", "per", "> 0", o.per);
@@ -139,10 +145,14 @@ public:
     next_result_t<Next> execute(Next&& next, context& ctx) {
         const duration wait = admit(ctx);
         if (wait != duration::zero()) [[unlikely]] {
-            if (wait < duration::zero())
+            if (wait < duration::zero()) {
+                bulwark::emit(listener_, events::rate_limiter_rejected{-wait});
                 return {errc::rate_limited, -wait};
+            }
+            bulwark::emit(listener_, events::rate_limiter_queued{});
             if (!clock_.sleep_for(wait, ctx.stop_token()))
                 return {errc::cancelled};
+            bulwark::emit(listener_, events::rate_limiter_waited{wait});
         }
         return next(ctx);
     }
@@ -152,12 +162,16 @@ public:
     next_result_t<Next> async_execute(Next&& next, context& ctx) {
         const duration wait = admit(ctx);
         if (wait != duration::zero()) [[unlikely]] {
-            if (wait < duration::zero())
+            if (wait < duration::zero()) {
+                bulwark::emit(listener_, events::rate_limiter_rejected{-wait});
                 co_return outcome_of<Next>(errc::rate_limited, -wait);
+            }
+            bulwark::emit(listener_, events::rate_limiter_queued{});
             // (not `if (co_await ...)`: g++ 12 destroys the awaiter too early in a condition)
             const bool elapsed = co_await clock_.async_sleep_for(wait, ctx.stop_token());
             if (!elapsed)
                 co_return outcome_of<Next>(errc::cancelled);
+            bulwark::emit(listener_, events::rate_limiter_waited{wait});
         }
         co_return co_await next(ctx);
     }
@@ -184,7 +198,14 @@ private:
     duration max_wait_;
     any_clock clock_;
     bool coarse_ = false;
+    [[no_unique_address]] Listener listener_;
 };
+
+template <class Listener>
+basic_rate_limiter(rate_limiter_options, Listener) -> basic_rate_limiter<Listener>;
+
+/// The rate limiter without a listener: `bulwark::rate_limiter{{.rate = 100, .per = 1s}}`.
+using rate_limiter = basic_rate_limiter<>;
 
 static_assert(async_policy<rate_limiter>);
 

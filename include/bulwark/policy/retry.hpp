@@ -18,6 +18,7 @@
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/retry/budget.hpp>
 #include <bulwark/policy/retry/decision.hpp>
@@ -31,12 +32,14 @@
 
 namespace bulwark {
 
-/// The listener that hears nothing (and costs nothing).
+/// The listener that hears nothing (and costs nothing): `bulwark::null_listener`.
 ///
-/// A listener may have any of: `on_retry(std::uint32_t attempt, duration delay, const
-/// outcome<R>& o)` — attempt `attempt` failed with `o`, the next starts after `delay`;
+/// A listener hears the events of <bulwark/observe/events.hpp> it overloads `on` for
+/// (`retry_attempt`, `retry_give_up`, `retry_budget_refused`, `retry_completed`). The older
+/// hooks still work: `on_retry(std::uint32_t attempt, duration delay, const outcome<R>& o)` —
+/// attempt `attempt` failed with `o`, the next starts after `delay`;
 /// `on_give_up(retry_stop why, std::uint32_t attempt, const outcome<R>& o)` — no more attempts.
-struct no_retry_listener {};
+using no_retry_listener = null_listener;
 
 /// Retry with backoff, attempt and duration limits, and an optional retry budget.
 ///

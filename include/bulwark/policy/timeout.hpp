@@ -17,12 +17,44 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/timeout/core.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
 #include <string>
 
 namespace bulwark {
+
+namespace detail {
+
+/// Runs a timeout through `run(next')` and reports `timeout_expired` (and, when the timeout stops
+/// the operation, `timeout_stop_requested`) to `l`: when the call ends with `errc::timeout` at or
+/// after the deadline this timeout put in force. Without a listener that hears them, `run(next)`
+/// as is: no cost.
+template <class Listener, class Next, class Run>
+next_result_t<Next> observe_timeout(Listener& l, events::timeout_kind k, duration limit, bool stops,
+                                    const any_clock& clock, Next& next, Run run) {
+    if constexpr (!hears<Listener, events::timeout_expired> &&
+                  !hears<Listener, events::timeout_stop_requested>) {
+        return run(next);
+    } else {
+        time_point seen = no_deadline; // the deadline the operation saw (ours, or an earlier one)
+        auto probe = [&](context& c) -> next_result_t<Next> {
+            seen = c.deadline();
+            return next(c);
+        };
+        next_result_t<Next> o = run(probe);
+        if (o.has_failure() && o.error().code == errc::timeout && clock.now() >= seen)
+            [[unlikely]] {
+            bulwark::emit(l, events::timeout_expired{k, limit});
+            if (stops)
+                bulwark::emit(l, events::timeout_stop_requested{k});
+        }
+        return o;
+    }
+}
+
+} // namespace detail
 
 /// The one timeout: a time limit on the calls inside it, total (outside a retry) or per attempt
 /// (inside it). `K` fixes the kind at compile time (`total_timeout`, `attempt_timeout`);
@@ -51,7 +83,7 @@ namespace bulwark {
 /// **Allocation:** none on the sync path (unless `.stop_on_expiry`); the coroutine driver allocates
 /// its frames, the child's stop source and one timer entry. **Complexity:** one clock read per call
 /// (two on failure).
-template <policy_kind K = policy_kind::other>
+template <policy_kind K = policy_kind::other, class Listener = null_listener>
 struct basic_timeout {
     static_assert(K == policy_kind::other || K == policy_kind::total_timeout ||
                       K == policy_kind::attempt_timeout,
@@ -68,6 +100,8 @@ struct basic_timeout {
     /// allocations, so off by default). The coroutine driver always does.
     bool stop_on_expiry = false;
 
+    /// Hears `timeout_expired` and `timeout_stop_requested` (default: nothing, no cost).
+    [[no_unique_address]] mutable Listener listener{};
     /// Validates the settings at construction (`validate()`). Leave it out of initializers.
     [[no_unique_address]] detail::settings_check validated{this};
 
@@ -116,17 +150,38 @@ struct basic_timeout {
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
-        if (stop_on_expiry)
-            return detail::timeout_core::run_stopping(next, ctx, time_limit(), clock);
-        return detail::timeout_core::run(next, ctx, time_limit(), clock);
+        return detail::observe_timeout(
+            listener, event_kind(), time_limit(), stop_on_expiry, clock, next, [&](auto& n) {
+                if (stop_on_expiry)
+                    return detail::timeout_core::run_stopping(n, ctx, time_limit(), clock);
+                return detail::timeout_core::run(n, ctx, time_limit(), clock);
+            });
     }
     /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
-        return detail::timeout_core::run_async(next, ctx, time_limit(), clock);
+        if constexpr (hears<Listener, events::timeout_expired> ||
+                      hears<Listener, events::timeout_stop_requested>)
+            return observed_async(next, ctx);
+        else
+            return detail::timeout_core::run_async(next, ctx, time_limit(), clock);
     }
 
 private:
+    events::timeout_kind event_kind() const noexcept {
+        return runtime_kind() == policy_kind::total_timeout ? events::timeout_kind::total
+                                                            : events::timeout_kind::per_attempt;
+    }
+    template <class Next>
+    next_result_t<Next> observed_async(Next& next, context& ctx) const {
+        auto o = co_await detail::timeout_core::run_async(next, ctx, time_limit(), clock);
+        if (o.has_failure() && o.error().code == errc::timeout) {
+            bulwark::emit(listener, events::timeout_expired{event_kind(), time_limit()});
+            bulwark::emit(listener, events::timeout_stop_requested{event_kind()}); // the race
+        }
+        co_return o;
+    }
+
     std::string settings_text() const {
         return "limit = " + detail::setting_text(limit) +
                ", total = " + detail::setting_text(total) +

@@ -68,6 +68,12 @@ public:
     }
     breaker_metrics metrics() noexcept;
     breaker_transition transition_to(breaker_state to) noexcept;
+    /// The window (calls, failures, slow calls) that decided the most recent transition; empty
+    /// for a manual one. Cold: takes the transition mutex.
+    window_snapshot last_cause() noexcept {
+        std::lock_guard lock(transition_mutex_);
+        return last_cause_;
+    }
 
     static breaker_state state_of(std::uint64_t w) noexcept {
         return static_cast<breaker_state>(w & 0xff);
@@ -98,8 +104,10 @@ private:
                                      time_point end) noexcept;
     breaker_transition record_half_open(const breaker_permit& p, bool failed, bool slow,
                                         bool ignored) noexcept;
-    /// Moves from the state word `from` to `to` if it is still current (under the mutex).
-    breaker_transition move(std::uint64_t from, breaker_state to) noexcept;
+    /// Moves from the state word `from` to `to` if it is still current (under the mutex);
+    /// `cause` is the window that decided it (kept for the listener, see `last_cause`).
+    breaker_transition move(std::uint64_t from, breaker_state to,
+                            const window_snapshot& cause = {}) noexcept;
     breaker_transition move_locked(std::uint64_t from, breaker_state to) noexcept;
     duration open_time(std::int64_t trips) const noexcept;
     window_snapshot snapshot(time_point now) noexcept {
@@ -133,6 +141,7 @@ private:
     std::atomic<std::int64_t> rejected_{0};
     std::atomic<std::int64_t> trips_{0};
     std::mutex transition_mutex_;
+    window_snapshot last_cause_{}; ///< the window behind the last transition (under the mutex)
 };
 
 } // namespace detail
@@ -281,7 +290,7 @@ inline breaker_transition breaker_core::record_slow(const breaker_permit& p, boo
         }
         std::int64_t n = consecutive_.fetch_add(1, std::memory_order_relaxed) + 1;
         if (s == breaker_state::closed && n >= consecutive_threshold_)
-            return move(p.word, breaker_state::open);
+            return move(p.word, breaker_state::open, {n, n, 0});
         return {};
     }
     // A success into a count window full of successes changes nothing: skip every write.
@@ -312,7 +321,7 @@ inline breaker_transition breaker_core::record_window(const breaker_permit& p, b
     if (state_of(p.word) == breaker_state::closed && w.calls >= minimum_calls_ &&
         (w.failure_rate() >= failure_rate_ ||
          (slow_after_ > duration::zero() && w.slow_rate() >= slow_rate_)))
-        return move(p.word, breaker_state::open);
+        return move(p.word, breaker_state::open, w);
     return {};
 }
 
@@ -338,8 +347,9 @@ inline breaker_transition breaker_core::record_half_open(const breaker_permit& p
     const auto done = static_cast<std::int64_t>((next >> 32) & 0xffff);
     const auto failures = static_cast<std::int64_t>((next >> 16) & 0xffff);
     const auto slows = static_cast<std::int64_t>(next & 0xffff);
+    const window_snapshot trial{done, failures, slows};
     if (window_kind_ == kind::consecutive && failed)
-        return move(p.word, breaker_state::open); // one failed probe reopens (Polly, failsafe)
+        return move(p.word, breaker_state::open, trial); // one failed probe reopens (Polly)
     if (done < half_open_calls_)
         return {};
     // The trial calls are judged together as one window (resilience4j).
@@ -349,7 +359,7 @@ inline breaker_transition breaker_core::record_half_open(const breaker_permit& p
             ? false
             : (static_cast<double>(failures) / n >= failure_rate_ ||
                (slow_after_ > duration::zero() && static_cast<double>(slows) / n >= slow_rate_));
-    return move(p.word, bad ? breaker_state::open : breaker_state::closed);
+    return move(p.word, bad ? breaker_state::open : breaker_state::closed, trial);
 }
 
 inline duration breaker_core::open_time(std::int64_t trips) const noexcept {
@@ -362,9 +372,13 @@ inline duration breaker_core::open_time(std::int64_t trips) const noexcept {
     return duration{static_cast<duration::rep>(scaled)};
 }
 
-inline breaker_transition breaker_core::move(std::uint64_t from, breaker_state to) noexcept {
+inline breaker_transition breaker_core::move(std::uint64_t from, breaker_state to,
+                                             const window_snapshot& cause) noexcept {
     std::lock_guard lock(transition_mutex_);
-    return move_locked(from, to);
+    breaker_transition t = move_locked(from, to);
+    if (t.happened)
+        last_cause_ = cause;
+    return t;
 }
 
 inline breaker_transition breaker_core::move_locked(std::uint64_t from, breaker_state to) noexcept {
@@ -411,6 +425,7 @@ inline breaker_transition breaker_core::transition_to(breaker_state to) noexcept
         trips_.store(0, std::memory_order_relaxed); // a manual reset forgets past trips
     if (state_of(cur) == to && to != breaker_state::closed)
         return {};
+    last_cause_ = {};
     return move_locked(cur, to);
 }
 

@@ -7,6 +7,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/timeout/race.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/runtime/task.hpp>
@@ -45,22 +46,26 @@ struct hedge_core {
     }
 
     /// Sync driver: attempts one after another, the next only when the previous one failed.
-    template <class Next>
+    /// `l` hears `hedge_started` (each attempt after the first) and `hedge_winner`.
+    template <class Next, class Listener>
     static next_result_t<Next> run(Next& next, context& ctx, std::uint32_t attempts,
-                                   const any_clock& clock) {
+                                   const any_clock& clock, Listener& l) {
         const std::uint32_t first = ctx.attempt();
         auto o = next(ctx);
-        for (std::uint32_t i = 1; i < attempts && !wins(o) && may_start(ctx, clock); ++i) {
+        std::uint32_t i = 1;
+        for (; i < attempts && !wins(o) && may_start(ctx, clock); ++i) {
             ctx.set_attempt(first + i);
+            bulwark::emit(l, events::hedge_started{i});
             o = next(ctx);
         }
+        bulwark::emit(l, events::hedge_winner{i - 1});
         return o;
     }
 
     /// Coroutine driver: see `hedge`.
-    template <class Next>
+    template <class Next, class Listener>
     static next_result_t<Next> run_async(Next& next, context& ctx, std::uint32_t attempts,
-                                         duration delay, any_clock clock) {
+                                         duration delay, any_clock clock, Listener& l) {
         using O = typename next_result_t<Next>::value_type;
         const hedge_mode mode = mode_of(delay);
         race<O> r{std::make_unique<slot<O>[]>(attempts)};
@@ -72,6 +77,8 @@ struct hedge_core {
             s.ctx.emplace(context::child, ctx);
             s.ctx->set_attempt(ctx.attempt() + launched);
             (void)s.ctx->stop_token(); // made now: the parent may stop it from another thread
+            if (launched > 0)
+                bulwark::emit(l, events::hedge_started{launched});
             ++launched;
             r.latch.add();
             r.run_attempt(r.latch, next, s);
@@ -118,6 +125,7 @@ struct hedge_core {
                 r.slots[i].ctx->request_stop();
         co_await r.latch.wait();
         const std::uint32_t chosen = winner ? *winner : *last_failure;
+        bulwark::emit(l, events::hedge_winner{chosen});
         if (const auto* e = r.slots[chosen].ctx->endpoint())
             ctx.set_endpoint(e);
         co_return std::move(*r.slots[chosen].result);

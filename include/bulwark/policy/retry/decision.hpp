@@ -7,6 +7,7 @@
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/retry/budget.hpp>
 #include <bulwark/runtime/any_clock.hpp>
@@ -83,7 +84,9 @@ public:
         if (v == verdict::failure) [[unlikely]]
             return after_failure(o);
         if (v == verdict::ignore)
-            give_up(retry_stop::not_retryable, o);
+            give_up(retry_stop::not_retryable, o, !o.has_failure());
+        else
+            bulwark::emit(p_.listener, events::retry_completed{.attempts = attempt_});
         return {};
     }
 
@@ -125,19 +128,30 @@ private:
                 return give_up(retry_stop::max_duration, o);
         }
         // The budget is asked last, so that a retry refused for another reason costs no token.
-        if (!p_.budget.try_begin_retry())
+        if (!p_.budget.try_begin_retry()) {
+            bulwark::emit(p_.listener, events::retry_budget_refused{.attempt = attempt_});
             return give_up(retry_stop::budget_exhausted, o);
+        }
         in_retry_ = true;
         if constexpr (requires { p_.listener.on_retry(attempt_, delay, o); })
             p_.listener.on_retry(attempt_, delay, o);
+        bulwark::emit(p_.listener, events::retry_attempt{attempt_, delay, error_of(o)});
         return {true, delay};
     }
 
+    /// Ends the call's retries: the listener hears why, then that the call completed.
     template <class R>
-    step give_up(retry_stop why, const outcome<R>& o) {
+    step give_up(retry_stop why, const outcome<R>& o, bool succeeded = false) {
         if constexpr (requires { p_.listener.on_give_up(why, attempt_, o); })
             p_.listener.on_give_up(why, attempt_, o);
+        bulwark::emit(p_.listener, events::retry_give_up{why, attempt_, error_of(o)});
+        bulwark::emit(p_.listener, events::retry_completed{attempt_, succeeded});
         return {};
+    }
+
+    template <class R>
+    static const failure* error_of(const outcome<R>& o) noexcept {
+        return o.has_failure() ? &o.error() : nullptr;
     }
 
     Policy& p_;

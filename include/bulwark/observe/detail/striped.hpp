@@ -1,0 +1,120 @@
+#pragma once
+/// \file
+/// Striped counters without atomic read-modify-writes on the hot path: each thread owns one
+/// stripe (a slot from a process-wide pool of 64) and adds to its own cache lines with a relaxed
+/// load and store; a snapshot sums the stripes. Threads beyond the pool (or beyond a block's
+/// stripes) share one extra stripe and use `fetch_add` there, so no update is ever lost.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <vector>
+
+namespace bulwark::detail {
+
+/// Slots in the process-wide pool (one bit each in a 64-bit word).
+inline constexpr unsigned max_metric_slots = 64;
+
+inline std::atomic<std::uint64_t>& metric_slot_pool() noexcept {
+    static std::atomic<std::uint64_t> pool{0};
+    return pool;
+}
+
+/// This thread's slot + 1; 0 = not acquired yet. Constant-initialized and trivially destructible,
+/// so reading it is a plain TLS load (no init guard on the hot path).
+inline thread_local unsigned metric_slot_plus1 = 0;
+
+/// Gives the slot back when its thread ends. The next owner continues adding to the same
+/// stripe; the pool's release/acquire orders the two owners' plain stores.
+struct metric_slot_releaser {
+    unsigned slot;
+    ~metric_slot_releaser() {
+        metric_slot_pool().fetch_and(~(std::uint64_t{1} << slot), std::memory_order_release);
+        // Events emitted by later thread-exit code use the shared stripe.
+        metric_slot_plus1 = max_metric_slots + 1;
+    }
+};
+
+/// Takes the lowest free slot (cold: once per thread).
+inline unsigned acquire_metric_slot() noexcept {
+    auto& pool = metric_slot_pool();
+    std::uint64_t cur = pool.load(std::memory_order_relaxed);
+    for (;;) {
+        if (cur == ~std::uint64_t{0}) {
+            metric_slot_plus1 = max_metric_slots + 1; // pool full: shared stripe
+            return metric_slot_plus1;
+        }
+        unsigned slot = static_cast<unsigned>(__builtin_ctzll(~cur));
+        if (pool.compare_exchange_weak(cur, cur | (std::uint64_t{1} << slot),
+                                       std::memory_order_acq_rel, std::memory_order_relaxed)) {
+            metric_slot_plus1 = slot + 1;
+            thread_local metric_slot_releaser releaser{slot};
+            (void)releaser;
+            return metric_slot_plus1;
+        }
+    }
+}
+
+/// This thread's slot (>= max_metric_slots: none, use the shared stripe).
+inline unsigned metric_slot() noexcept {
+    unsigned s = metric_slot_plus1;
+    if (s == 0) [[unlikely]]
+        s = acquire_metric_slot();
+    return s - 1;
+}
+
+/// `words` 64-bit counters, striped `stripes` ways plus one shared stripe.
+///
+/// **Thread safety:** `add` from any thread; `sum` from any thread (a relaxed read of each
+/// stripe: a snapshot taken while others add sees each count at some recent value).
+/// **Allocation:** at construction only. **Complexity:** `add` O(1); `sum` O(stripes).
+class striped_words {
+public:
+    striped_words(std::size_t words, unsigned stripes)
+        : stripes_(stripes == 0 ? 1 : (stripes > max_metric_slots ? max_metric_slots : stripes))
+        , lines_per_row_((words + words_per_line - 1) / words_per_line)
+        , lines_((stripes_ + 1) * (lines_per_row_ == 0 ? 1 : lines_per_row_)) {}
+
+    /// Adds `n` to word `w`.
+    void add(std::size_t w, std::uint64_t n = 1) noexcept {
+        const unsigned s = metric_slot();
+        if (s < stripes_) [[likely]] {
+            auto& a = at(s, w);
+            // Only this thread writes this stripe: no read-modify-write needed.
+            a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        } else {
+            at(stripes_, w).fetch_add(n, std::memory_order_relaxed);
+        }
+    }
+
+    /// The sum of word `w` over all stripes.
+    std::uint64_t sum(std::size_t w) const noexcept {
+        std::uint64_t total = 0;
+        for (unsigned s = 0; s <= stripes_; ++s)
+            total += at(s, w).load(std::memory_order_relaxed);
+        return total;
+    }
+
+    unsigned stripes() const noexcept { return stripes_; }
+
+private:
+    static constexpr std::size_t words_per_line = 8;
+    struct alignas(64) line {
+        std::atomic<std::uint64_t> w[words_per_line]{};
+    };
+
+    std::atomic<std::uint64_t>& at(unsigned stripe, std::size_t w) noexcept {
+        return lines_[stripe * lines_per_row_ + w / words_per_line].w[w % words_per_line];
+    }
+    const std::atomic<std::uint64_t>& at(unsigned stripe, std::size_t w) const noexcept {
+        return lines_[stripe * lines_per_row_ + w / words_per_line].w[w % words_per_line];
+    }
+
+    unsigned stripes_;
+    std::size_t lines_per_row_;
+    std::vector<line> lines_;
+};
+
+} // namespace bulwark::detail
