@@ -61,8 +61,7 @@ TEST_CASE("async_bus: no consumer group means no_responders; closed means channe
     REQUIRE(bus.publish(shipment_created{1}) == bulwark::errc::channel_closed);
 }
 
-TEST_CASE("async_bus: subscribe after close() does not re-open the topic",
-          "[channel][async_bus]") {
+TEST_CASE("async_bus: subscribe after close() does not re-open the topic", "[channel][async_bus]") {
     bulwark::async_bus<ship_topics> bus;
     bus.close();
     std::atomic<int> handled{0};
