@@ -237,7 +237,16 @@ public:
                               std::is_invocable_v<fn&, const envelope<Req>&>,
                           "bulwark::bus::respond<Req>: the responder must be callable with "
                           "`const Req&` or `const bulwark::envelope<Req>&`");
-            return core::template add_responder<Req>(core_, std::forward<F>(f), exclusive);
+            using declared = detail::declared_reply_t<Req>;
+            using got = detail::responder_result_t<fn, Req>;
+            if constexpr (!std::is_same_v<declared, detail::no_reply_declared> &&
+                          !std::is_same_v<got, detail::no_reply_declared> &&
+                          !detail::responder_returns_v<declared, got>) {
+                detail::responder_return_check<declared, got>(); // one readable error
+                return {};
+            } else {
+                return core::template add_responder<Req>(core_, std::forward<F>(f), exclusive);
+            }
         }
     }
 
