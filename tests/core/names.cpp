@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 TEST_CASE("public enums have to_string and operator<<", "[core][names]") {
@@ -20,4 +21,22 @@ TEST_CASE("public enums have to_string and operator<<", "[core][names]") {
        << bulwark::delivery_state::acked << ' ' << bulwark::dead_letter_kind::failed;
     CHECK(os.str() == "open timeout acked failed");
     static_assert(bulwark::to_string(bulwark::errc::queue_full) == "queue_full"); // constexpr
+}
+
+TEST_CASE("failure::message carries the caught exception's what()", "[core][names]") {
+    bulwark::failure f;
+    try {
+        throw std::runtime_error("connection reset");
+    } catch (...) {
+        f = bulwark::failure::current_exception();
+    }
+    CHECK(f.message() == "the operation threw an exception: connection reset");
+    try {
+        throw 42;
+    } catch (...) {
+        f = bulwark::failure::current_exception();
+    }
+    CHECK(f.message() == "the operation threw an exception: (not a std::exception)");
+    bulwark::failure open{bulwark::errc::circuit_open};
+    CHECK(open.message() == bulwark::make_error_code(bulwark::errc::circuit_open).message());
 }

@@ -181,6 +181,22 @@ struct failure {
         throw resilience_error(code, retry_after);
     }
 
+    /// A readable text for logs: the code's message, and for a captured exception its
+    /// `what()` ("the operation threw an exception: connection reset"). Cold path: allocates,
+    /// and rethrows the exception to read it.
+    std::string message() const {
+        std::string text = error_code().message();
+        if (!exception)
+            return text;
+        try {
+            std::rethrow_exception(exception);
+        } catch (const std::exception& e) {
+            return text + ": " + e.what();
+        } catch (...) {
+            return text + ": (not a std::exception)";
+        }
+    }
+
     /// True when the user exception is (or derives from) `E`. Cold path: rethrows to test.
     template <class E>
     bool holds() const noexcept {
