@@ -414,7 +414,7 @@ TEST_CASE("bad retry settings are rejected at construction", "[policy][retry]") 
     CHECK_THROWS_WITH((bulwark::retry{.backoff = bulwark::exponential_backoff{.base = -10ms}}),
                       Contains("exponential_backoff: base must be >= 0"));
     CHECK_THROWS_WITH((bulwark::retry{.budget = bulwark::retry_budget{.ratio = 1.2}}),
-                      Contains("retry_budget: ratio must be within [0, 1]"));
+                      Contains("retry_budget: ratio must be 0 or in [1e-6, 1] (got 1.2)"));
 }
 
 TEST_CASE("a backoff of your own plugs in with with_backoff", "[policy][retry]") {

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -204,9 +205,26 @@ TEST_CASE("timeout settings are validated at construction", "[policy][timeout]")
     CHECK_THROWS_AS((bulwark::pipeline{bulwark::timeout{.total = 1s, .per_attempt = 1s}}),
                     invalid_argument_error);
     CHECK_THROWS_WITH(bulwark::pipeline{bulwark::timeout{.total = -1s}},
-                      Catch::Contains("must be positive"));
+                      "bulwark::timeout: total must be > 0 (got -1000000000ns): invalid argument");
+    CHECK_THROWS_WITH(bulwark::timeout{},
+                      Catch::Contains("bulwark::timeout: total or per_attempt must be > 0"));
+    CHECK_THROWS_WITH((bulwark::timeout{.total = 1s, .per_attempt = 1s}),
+                      Catch::Contains("bulwark::timeout: exactly one of total and per_attempt "
+                                      "must be set"));
+    // One type: the typed forms are the same template, with the kind fixed.
+    STATIC_REQUIRE(std::is_same_v<bulwark::timeout, bulwark::basic_timeout<>>);
+    STATIC_REQUIRE(std::is_same_v<bulwark::total_timeout,
+                                  bulwark::basic_timeout<bulwark::policy_kind::total_timeout>>);
+    CHECK(bulwark::total_timeout{.total = 2s}.time_limit() == 2s);
+    CHECK(bulwark::attempt_timeout{.per_attempt = 3s}.time_limit() == 3s);
+    CHECK_THROWS_WITH(bulwark::attempt_timeout{.total = 1s},
+                      Catch::Contains("bulwark::attempt_timeout: exactly one of limit and "
+                                      "per_attempt must be set"));
+    CHECK_THROWS_WITH(bulwark::timeout{2s},
+                      Catch::Contains("exactly one of total and per_attempt"));
     CHECK_THROWS_AS(bulwark::attempt_timeout{}, invalid_argument_error);
-    CHECK_THROWS_WITH(bulwark::total_timeout{.limit = 0s}, Catch::Contains("total_timeout"));
+    CHECK_THROWS_WITH(bulwark::total_timeout{.limit = 0s},
+                      Catch::Contains("bulwark::total_timeout: limit must be > 0 (got 0ns)"));
     CHECK(bulwark::timeout{.total = 1s}.runtime_kind() == bulwark::policy_kind::total_timeout);
     CHECK(bulwark::timeout{.per_attempt = 1s}.runtime_kind() ==
           bulwark::policy_kind::attempt_timeout);

@@ -159,10 +159,12 @@ public:
             if (!d.pending() ? d.state() == bulwark::delivery_state::acked : true)
                 count_ack(d.message().message.n);
         };
-        bus.subscribe<first_topic>(first, opts(first_topic{}), window);
+        // The subscriptions live for the whole schedule: dropping one closes its consumer group.
+        auto first_sub = bus.subscribe<first_topic>(first, opts(first_topic{}), window);
+        bulwark::subscription second_sub;
         const bool second_late = rng_.chance(0.3);
         if (!second_late)
-            bus.subscribe<second_topic>(second, opts(second_topic{}), window);
+            second_sub = bus.subscribe<second_topic>(second, opts(second_topic{}), window);
 
         next_child_.store(static_cast<std::uint32_t>(messages_));
         const std::uint64_t close_at = rng_.chance(0.2) ? rng_.below(messages_) : messages_;
@@ -175,7 +177,7 @@ public:
                 ++fig_.closes_early;
             }
             if (second_late && n == messages_ / 3) {
-                bus.subscribe<second_topic>(second, opts(second_topic{}), window);
+                second_sub = bus.subscribe<second_topic>(second, opts(second_topic{}), window);
                 subscribed_after_close_ = closed;
             }
             auto& r = records_[n];

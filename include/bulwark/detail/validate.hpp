@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -18,6 +19,10 @@ template <class V>
 std::string setting_text(const V& v) {
     if constexpr (std::is_same_v<V, bool>) {
         return v ? "true" : "false";
+    } else if constexpr (std::is_floating_point_v<V>) {
+        char buf[32]; // as people write it: 0.2, 1e+12, nan, inf
+        std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+        return buf;
     } else if constexpr (std::is_arithmetic_v<V>) {
         return std::to_string(v);
     } else if constexpr (requires {
@@ -57,5 +62,17 @@ constexpr void require(bool ok, std::string_view component, std::string_view set
     if (!ok) [[unlikely]]
         invalid_setting(component, setting, rule, got);
 }
+
+/// The one validation mechanism of every options aggregate: an empty member placed last, whose
+/// default initializer runs after every setting is in place and calls the aggregate's
+/// `validate()`. Aggregates cannot have a validating constructor and keep designated
+/// initializers; this keeps both (`exponential_backoff{.base = -1ms}` throws where it is made).
+/// `validate()` checks each setting through `require`.
+struct settings_check {
+    template <class Settings>
+    explicit settings_check(const Settings* s) {
+        s->validate();
+    }
+};
 
 } // namespace bulwark::detail

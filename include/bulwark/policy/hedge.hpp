@@ -23,17 +23,6 @@
 
 namespace bulwark {
 
-namespace detail {
-/// Validates `hedge` at construction (the last member of the aggregate; see timeout_check).
-struct hedge_check {
-    explicit hedge_check(std::uint32_t max_hedged_attempts) {
-        detail::require(max_hedged_attempts >= 1 && max_hedged_attempts <= 10, "hedge",
-                        "max_hedged_attempts", "in [1, 10] (Polly v8's range)",
-                        max_hedged_attempts);
-    }
-};
-} // namespace detail
-
 /// Hedged attempts: up to `1 + max_hedged_attempts` attempts of the inner call; the first
 /// success wins and the others are cancelled through their stop tokens.
 ///
@@ -62,7 +51,15 @@ struct hedge {
     duration delay = std::chrono::seconds{2}; ///< latency mode delay (Polly v8 default 2 s)
     any_clock clock{};                        ///< real time by default; `.clock = manual` in tests
     /// Validates at construction (throws `invalid_argument_error`). Leave it out of initializers.
-    [[no_unique_address]] detail::hedge_check checked_{max_hedged_attempts};
+    [[no_unique_address]] detail::settings_check validated{this};
+
+    /// Throws `invalid_argument_error` unless `max_hedged_attempts` is in [1, 10] (called at
+    /// construction). Any `delay` is valid: its sign chooses the mode.
+    void validate() const {
+        detail::require(max_hedged_attempts >= 1 && max_hedged_attempts <= 10, "hedge",
+                        "max_hedged_attempts", "in [1, 10] (Polly v8's range)",
+                        max_hedged_attempts);
+    }
 
     /// Sync driver: attempts one after another while they fail (see above).
     template <class Next>

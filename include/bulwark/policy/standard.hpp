@@ -13,13 +13,14 @@
 /// ```
 
 #include <bulwark/core/error.hpp>
-#include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/detail/validate.hpp>
 #include <bulwark/pipeline.hpp>
-#include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/bulkhead.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/retry.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/timeout.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <chrono>
 #include <optional>
@@ -73,13 +74,14 @@ using standard_pipeline_t =
 /// concurrent calls. **Allocation:** the stages' state at construction; none per call on the
 /// success path.
 inline standard_pipeline_t standard_pipeline(const standard_options& o = {}) {
-    if (o.attempt_timeout > o.total_timeout)
-        throw invalid_argument_error(
-            "bulwark::standard_pipeline: attempt_timeout must not exceed total_timeout");
-    if (const auto* tw = std::get_if<time_window>(&o.breaker.window);
-        tw != nullptr && std::chrono::seconds{tw->seconds} < 2 * o.attempt_timeout)
-        throw invalid_argument_error("bulwark::standard_pipeline: the breaker's time window must "
-                                     "be at least twice the attempt timeout (MEHR's rule)");
+    detail::require(o.attempt_timeout <= o.total_timeout, "standard_pipeline", "attempt_timeout",
+                    "<= total_timeout", o.attempt_timeout);
+    // MEHR's rule: the window samples at least two attempt timeouts. Halve the window instead
+    // of doubling the timeout, which overflows for a timeout near duration::max().
+    if (const auto* tw = std::get_if<time_window>(&o.breaker.window); tw != nullptr)
+        detail::require(o.attempt_timeout <= duration{std::chrono::seconds{tw->seconds}} / 2,
+                        "standard_pipeline", "attempt_timeout",
+                        "<= half the breaker's time window (MEHR's rule)", o.attempt_timeout);
     bulkhead_options concurrency = o.concurrency;
     circuit_breaker_options breaker = o.breaker;
     any_clock clock{};

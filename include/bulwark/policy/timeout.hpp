@@ -1,9 +1,10 @@
 #pragma once
 /// \file
-/// Timeouts: `timeout{.total = 2s}` (one deadline over all attempts) and
-/// `timeout{.per_attempt = 300ms}` (a deadline per attempt), plus the distinct types
-/// `total_timeout{2s}` / `attempt_timeout{300ms}` whose placement `pipeline` checks at compile
-/// time.
+/// Timeouts, one type: `timeout{.total = 2s}` (one deadline over all attempts) and
+/// `timeout{.per_attempt = 300ms}` (a deadline per attempt); the same type with its kind fixed
+/// at compile time is spelt `total_timeout{2s}` / `attempt_timeout{300ms}`, so `pipeline`
+/// checks its placement at compile time. Parts: `policy/timeout/core.hpp` (the drivers),
+/// `policy/timeout/watchdog.hpp` (stop on expiry), `policy/timeout/race.hpp` (the race).
 ///
 /// ```cpp
 /// auto client = bulwark::pipeline{bulwark::timeout{.total = 2s}, bulwark::retry{...},
@@ -15,17 +16,27 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/policy.hpp>
+#include <bulwark/detail/validate.hpp>
+#include <bulwark/policy/timeout/core.hpp>
 #include <bulwark/runtime/any_clock.hpp>
-#include <bulwark/policy/detail/timeout_core.hpp>
+
+#include <string>
 
 namespace bulwark {
 
-/// A time limit on the calls inside it: total (outside a retry) or per attempt (inside it).
+/// The one timeout: a time limit on the calls inside it, total (outside a retry) or per attempt
+/// (inside it). `K` fixes the kind at compile time (`total_timeout`, `attempt_timeout`);
+/// `policy_kind::other` (spelt `timeout`) takes it from the settings.
 ///
-/// Set exactly one of `.total` and `.per_attempt`; the other stays zero (else
-/// `invalid_argument_error` at construction). `pipeline` reads which one it is (`runtime_kind`)
-/// at construction and rejects two total timeouts or a per-attempt timeout outside the retry. For
-/// that check at compile time, use `total_timeout` / `attempt_timeout`.
+/// **Settings:** set exactly one of `.total`, `.per_attempt` and `.limit` (the positional first
+/// setting of the typed forms: `total_timeout{2s}`). `timeout` needs `.total` or `.per_attempt`
+/// (its kind comes from which one); `total_timeout` takes `.limit` or `.total`;
+/// `attempt_timeout` takes `.limit` or `.per_attempt`. The limit must be positive (remove the
+/// timeout instead of disabling it). Anything else throws `invalid_argument_error` at
+/// construction (`bulwark::timeout: total must be > 0 (got -1000000000ns)`). A limit near
+/// `duration::max()` is accepted: the deadline saturates at `no_deadline` (no overflow).
+/// `pipeline` reads the kind (`runtime_kind()`) at construction and rejects two total timeouts
+/// or a per-attempt timeout outside the retry; for the typed forms it does so at compile time.
 ///
 /// **Failure semantics:** when the limit has passed, a failure of the inner call becomes
 /// `errc::timeout` (`resilience_error` from `execute`); a value that still arrived is returned
@@ -40,7 +51,16 @@ namespace bulwark {
 /// **Allocation:** none on the sync path (unless `.stop_on_expiry`); the coroutine driver allocates
 /// its frames, the child's stop source and one timer entry. **Complexity:** one clock read per call
 /// (two on failure).
-struct timeout {
+template <policy_kind K = policy_kind::other>
+struct basic_timeout {
+    static_assert(K == policy_kind::other || K == policy_kind::total_timeout ||
+                      K == policy_kind::attempt_timeout,
+                  "bulwark::basic_timeout: the kind is total_timeout, attempt_timeout or other "
+                  "(chosen by the settings)");
+    /// The kind known at compile time (`other` for `timeout`: see `runtime_kind()`).
+    static constexpr policy_kind kind = K;
+
+    duration limit{};       ///< the limit of a typed form (`total_timeout{2s}`); zero = unset
     duration total{};       ///< one deadline over everything inside (zero = not this kind)
     duration per_attempt{}; ///< a deadline per attempt (zero = not this kind)
     any_clock clock{};      ///< real time by default; `.clock = manual` in tests
@@ -48,70 +68,82 @@ struct timeout {
     /// allocations, so off by default). The coroutine driver always does.
     bool stop_on_expiry = false;
 
-    /// Validates the settings at construction (throws `invalid_argument_error` unless exactly
-    /// one limit is set and it is positive). Leave it out of initializers.
-    [[no_unique_address]] detail::timeout_check checked_{total, per_attempt};
+    /// Validates the settings at construction (`validate()`). Leave it out of initializers.
+    [[no_unique_address]] detail::settings_check validated{this};
 
-    /// Total or per attempt, from the settings: `pipeline` checks placement with it.
-    policy_kind runtime_kind() const noexcept {
-        return total != duration::zero() ? policy_kind::total_timeout
-                                         : policy_kind::attempt_timeout;
+    /// Throws `invalid_argument_error` for settings that are not one positive limit of a kind
+    /// this type allows (called at construction).
+    void validate() const {
+        const char* who = K == policy_kind::total_timeout     ? "total_timeout"
+                          : K == policy_kind::attempt_timeout ? "attempt_timeout"
+                                                              : "timeout";
+        const int set = (limit != duration::zero()) + (total != duration::zero()) +
+                        (per_attempt != duration::zero());
+        if constexpr (K == policy_kind::other)
+            detail::require(set <= 1 && limit == duration::zero(), who,
+                            "exactly one of total and per_attempt",
+                            "set (e.g. timeout{.total = 2s})", settings_text());
+        else if constexpr (K == policy_kind::total_timeout)
+            detail::require(set <= 1 && per_attempt == duration::zero(), who,
+                            "exactly one of limit and total", "set (e.g. total_timeout{2s})",
+                            settings_text());
+        else
+            detail::require(set <= 1 && total == duration::zero(), who,
+                            "exactly one of limit and per_attempt",
+                            "set (e.g. attempt_timeout{300ms})", settings_text());
+        const char* field = limit != duration::zero()         ? "limit"
+                            : total != duration::zero()       ? "total"
+                            : per_attempt != duration::zero() ? "per_attempt"
+                            : K == policy_kind::other         ? "total or per_attempt"
+                                                              : "limit";
+        detail::require(time_limit() > duration::zero(), who, field, "> 0", time_limit());
     }
 
-    /// The limit in force.
-    duration limit() const noexcept { return total != duration::zero() ? total : per_attempt; }
+    /// Total or per attempt: `pipeline` checks placement with it.
+    constexpr policy_kind runtime_kind() const noexcept {
+        if constexpr (K != policy_kind::other)
+            return K;
+        else
+            return total != duration::zero() ? policy_kind::total_timeout
+                                             : policy_kind::attempt_timeout;
+    }
+
+    /// The limit in force (whichever of `.limit`, `.total`, `.per_attempt` is set).
+    constexpr duration time_limit() const noexcept {
+        return limit != duration::zero() ? limit : total != duration::zero() ? total : per_attempt;
+    }
 
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
         if (stop_on_expiry)
-            return detail::timeout_core::run_stopping(next, ctx, limit(), clock);
-        return detail::timeout_core::run(next, ctx, limit(), clock);
+            return detail::timeout_core::run_stopping(next, ctx, time_limit(), clock);
+        return detail::timeout_core::run(next, ctx, time_limit(), clock);
     }
     /// Coroutine driver: races `next` against a timer on `.clock`.
     template <class Next>
     next_result_t<Next> async_execute(Next&& next, context& ctx) const {
-        return detail::timeout_core::run_async(next, ctx, limit(), clock);
+        return detail::timeout_core::run_async(next, ctx, time_limit(), clock);
+    }
+
+private:
+    std::string settings_text() const {
+        return "limit = " + detail::setting_text(limit) +
+               ", total = " + detail::setting_text(total) +
+               ", per_attempt = " + detail::setting_text(per_attempt);
     }
 };
 
-/// A timeout whose kind is part of its type, so `pipeline` checks its placement at compile time:
-/// use it as `total_timeout` or `attempt_timeout`. Same semantics as `timeout`.
-template <policy_kind K>
-struct basic_timeout {
-    static_assert(K == policy_kind::total_timeout || K == policy_kind::attempt_timeout,
-                  "bulwark::basic_timeout: the kind is total_timeout or attempt_timeout");
-    static constexpr policy_kind kind = K;
+/// The timeout whose kind its settings choose: `timeout{.total = 2s}`,
+/// `timeout{.per_attempt = 300ms}`.
+using timeout = basic_timeout<>;
 
-    duration limit{};            ///< the time limit (must be positive)
-    any_clock clock{};           ///< real time by default; `.clock = manual` in tests
-    bool stop_on_expiry = false; ///< as `timeout::stop_on_expiry`
-
-    /// Validates the limit at construction (throws `invalid_argument_error` unless positive).
-    [[no_unique_address]] detail::timeout_check checked_{limit, K == policy_kind::total_timeout
-                                                                    ? "bulwark::total_timeout"
-                                                                    : "bulwark::attempt_timeout"};
-
-    /// Sync driver: runs `next(ctx)` under the deadline.
-    template <class Next>
-    next_result_t<Next> execute(Next&& next, context& ctx) const {
-        if (stop_on_expiry)
-            return detail::timeout_core::run_stopping(next, ctx, limit, clock);
-        return detail::timeout_core::run(next, ctx, limit, clock);
-    }
-    /// Coroutine driver: races `next` against a timer on `.clock`.
-    template <class Next>
-    next_result_t<Next> async_execute(Next&& next, context& ctx) const {
-        return detail::timeout_core::run_async(next, ctx, limit, clock);
-    }
-};
-
-/// `timeout{.total = d}` as its own type: `total_timeout{2s}`. Two of them in one pipeline, or one
-/// inside a retry or hedge, fail to compile with a message that says what to do.
+/// The timeout as a total timeout by type: `total_timeout{2s}`. Two of them in one pipeline, or
+/// one inside a retry or hedge, fail to compile with a message that says what to do.
 using total_timeout = basic_timeout<policy_kind::total_timeout>;
 
-/// `timeout{.per_attempt = d}` as its own type: `attempt_timeout{300ms}`. Placed outside a retry
-/// or hedge, it fails to compile.
+/// The timeout as a per-attempt timeout by type: `attempt_timeout{300ms}`. Placed outside a
+/// retry or hedge, it fails to compile.
 using attempt_timeout = basic_timeout<policy_kind::attempt_timeout>;
 
 static_assert(async_policy<timeout> && async_policy<total_timeout> &&

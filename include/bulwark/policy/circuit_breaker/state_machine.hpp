@@ -142,39 +142,40 @@ private:
 
 namespace bulwark::detail {
 
+/// Validates every setting through `require` (one message style). The bounds keep every
+/// derived number in range: a count window allocates one byte per call (2^24 = 16 MB at most), a
+/// time window one bucket per second (a day at most), half-open results are packed in 16-bit
+/// fields (65535 trial calls at most), and the growing open time is computed in floating point
+/// and clamped to `max_open_for` (see `open_time`), so no multiplier overflows.
 inline void check_breaker_options(const circuit_breaker_options& o) {
-    auto fail = [](const std::string& what) {
-        throw invalid_argument_error("bulwark::circuit_breaker: " + what);
-    };
+    constexpr std::string_view who = "circuit_breaker";
     if (const auto* c = std::get_if<count_window>(&o.window)) {
-        if (c->size < 1 || c->size > (std::int64_t{1} << 31))
-            fail("count_window size must be in [1, 2^31], got " + std::to_string(c->size));
+        detail::require(c->size >= 1 && c->size <= (std::int64_t{1} << 24), who,
+                        "count_window size", "in [1, 2^24]", c->size);
     } else {
         const auto& t = std::get<time_window>(o.window);
-        if (t.seconds < 1 || t.seconds > 86400)
-            fail("time_window seconds must be in [1, 86400], got " + std::to_string(t.seconds));
+        detail::require(t.seconds >= 1 && t.seconds <= 86400, who, "time_window seconds",
+                        "in [1, 86400]", t.seconds);
     }
-    if (!(o.failure_rate > 0.0 && o.failure_rate <= 1.0))
-        fail("failure_rate must be in (0, 1], got " + std::to_string(o.failure_rate));
-    if (!(o.slow_call_rate > 0.0 && o.slow_call_rate <= 1.0))
-        fail("slow_call_rate must be in (0, 1], got " + std::to_string(o.slow_call_rate));
-    if (o.slow_call_duration && *o.slow_call_duration <= duration::zero())
-        fail("slow_call_duration must be positive");
-    if (o.minimum_calls < 1)
-        fail("minimum_calls must be >= 1, got " + std::to_string(o.minimum_calls));
-    if (o.consecutive_failures < 0)
-        fail("consecutive_failures must be >= 0 (0 = rate mode), got " +
-             std::to_string(o.consecutive_failures));
-    if (o.open_for < duration::zero())
-        fail("open_for must not be negative");
-    if (!(o.open_multiplier >= 1.0 && std::isfinite(o.open_multiplier)))
-        fail("open_multiplier must be >= 1, got " + std::to_string(o.open_multiplier));
-    if (o.max_open_for < o.open_for)
-        fail("max_open_for must be >= open_for");
-    if (o.half_open_calls < 1 || o.half_open_calls > 0xffff)
-        fail("half_open_calls must be in [1, 65535], got " + std::to_string(o.half_open_calls));
-    if (o.max_wait_in_half_open < duration::zero())
-        fail("max_wait_in_half_open must not be negative (0 = wait forever)");
+    detail::require(o.failure_rate > 0.0 && o.failure_rate <= 1.0, who, "failure_rate", "in (0, 1]",
+                    o.failure_rate);
+    detail::require(o.slow_call_rate > 0.0 && o.slow_call_rate <= 1.0, who, "slow_call_rate",
+                    "in (0, 1]", o.slow_call_rate);
+    if (o.slow_call_duration)
+        detail::require(*o.slow_call_duration > duration::zero(), who, "slow_call_duration",
+                        "> 0 (or unset)", *o.slow_call_duration);
+    detail::require(o.minimum_calls >= 1, who, "minimum_calls", ">= 1", o.minimum_calls);
+    detail::require(o.consecutive_failures >= 0, who, "consecutive_failures",
+                    ">= 0 (0 = rate mode)", o.consecutive_failures);
+    detail::require(o.open_for >= duration::zero(), who, "open_for", ">= 0", o.open_for);
+    detail::require(o.open_multiplier >= 1.0 && std::isfinite(o.open_multiplier), who,
+                    "open_multiplier", ">= 1 and finite", o.open_multiplier);
+    detail::require(o.max_open_for >= o.open_for, who, "max_open_for", ">= open_for",
+                    o.max_open_for);
+    detail::require(o.half_open_calls >= 1 && o.half_open_calls <= 0xffff, who, "half_open_calls",
+                    "in [1, 65535]", o.half_open_calls);
+    detail::require(o.max_wait_in_half_open >= duration::zero(), who, "max_wait_in_half_open",
+                    ">= 0 (0 = wait forever)", o.max_wait_in_half_open);
 }
 
 inline breaker_core::breaker_core(const circuit_breaker_options& o)

@@ -7,7 +7,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/policy/detail/timeout_race.hpp>
+#include <bulwark/policy/timeout/race.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/runtime/task.hpp>
 

@@ -18,6 +18,7 @@
 /// **Thread safety:** all members are thread-safe and lock-free. **Allocation:** one state
 /// block at construction; none per call.
 
+#include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/retry/budget_state.hpp>
 #include <bulwark/policy/retry/jitter.hpp>
 #include <bulwark/runtime/any_clock.hpp>
@@ -37,8 +38,9 @@ struct no_retry_budget {};
 /// deposits expire after `ttl` (10 slots of `ttl/10`); a reserve allows `min_per_second`
 /// retries per second even without traffic. Defaults as Finagle and tower: 20 %, 10/s, 10 s.
 ///
-/// **Failure semantics:** `ratio` outside [0, 1], `min_per_second < 0` or `ttl` outside
-/// [1 s, 60 s] (tower's bounds) throw `invalid_argument_error` at construction.
+/// **Failure semantics:** `ratio` other than 0 or in [1e-6, 1], `min_per_second` outside
+/// [0, 1e6], `ttl` outside [1 s, 60 s] (tower's bounds), or NaN throw `invalid_argument_error`
+/// at construction (`bulwark::retry_budget: ratio must be 0 or in [1e-6, 1] (got 2)`).
 /// **Time:** reads `clock` on every deposit and withdrawal.
 /// **Complexity:** deposit O(1) (one CAS); withdraw O(10).
 struct retry_budget {
@@ -58,15 +60,14 @@ struct retry_budget {
 
 private:
     std::shared_ptr<detail::tps_budget_state> make_state() const {
-        if (!(ratio >= 0.0 && ratio <= 1.0))
-            detail::bad_setting("retry_budget",
-                                "ratio must be within [0, 1] (got " + detail::num(ratio) + ")");
-        if (!(min_per_second >= 0.0))
-            detail::bad_setting("retry_budget", "min_per_second must not be negative (got " +
-                                                    detail::num(min_per_second) + ")");
-        if (ttl < std::chrono::seconds{1} || ttl > std::chrono::seconds{60})
-            detail::bad_setting("retry_budget",
-                                "ttl must be within [1 s, 60 s] (got " + detail::ms(ttl) + ")");
+        // 1/ratio and min_per_second × ttl × 1/ratio become integers (thousandths of a deposit):
+        // these bounds keep both far inside int64 (at most 1e9 and 6e16).
+        detail::require(ratio == 0.0 || (ratio >= 1e-6 && ratio <= 1.0), "retry_budget", "ratio",
+                        "0 or in [1e-6, 1]", ratio);
+        detail::require(min_per_second >= 0.0 && min_per_second <= 1e6, "retry_budget",
+                        "min_per_second", "in [0, 1e6]", min_per_second);
+        detail::require(ttl >= std::chrono::seconds{1} && ttl <= std::chrono::seconds{60},
+                        "retry_budget", "ttl", "in [1s, 60s]", ttl);
         return std::make_shared<detail::tps_budget_state>(ttl, min_per_second, ratio, clock);
     }
 };
@@ -88,9 +89,8 @@ struct concurrency_budget {
 
 private:
     std::shared_ptr<detail::concurrency_budget_state> make_state() const {
-        if (!(ratio >= 0.0 && ratio <= 1.0))
-            detail::bad_setting("concurrency_budget",
-                                "ratio must be within [0, 1] (got " + detail::num(ratio) + ")");
+        detail::require(ratio >= 0.0 && ratio <= 1.0, "concurrency_budget", "ratio", "in [0, 1]",
+                        ratio);
         return std::make_shared<detail::concurrency_budget_state>(ratio, min_concurrency);
     }
 };
@@ -99,8 +99,9 @@ private:
 /// successful one returns `token_ratio`; no retry while tokens ≤ `max_tokens / 2`. Defaults are
 /// A6's example (10, 0.1).
 ///
-/// **Failure semantics:** `max_tokens` outside (0, 1000] or `token_ratio <= 0` throw at
-/// construction (A6's bounds). **Complexity:** a load per successful attempt (a CAS only while
+/// **Failure semantics:** `max_tokens` outside (0, 1000] or `token_ratio` outside
+/// (0, max_tokens] (A6's bounds; a larger ratio refills the bucket in one success anyway) or NaN
+/// throw at construction. **Complexity:** a load per successful attempt (a CAS only while
 /// the bucket is below max).
 struct grpc_throttle {
     double max_tokens = 10;
@@ -112,12 +113,10 @@ struct grpc_throttle {
 
 private:
     std::shared_ptr<detail::grpc_throttle_state> make_state() const {
-        if (!(max_tokens > 0.0 && max_tokens <= 1000.0))
-            detail::bad_setting("grpc_throttle", "max_tokens must be within (0, 1000] (got " +
-                                                     detail::num(max_tokens) + ")");
-        if (!(token_ratio > 0.0))
-            detail::bad_setting("grpc_throttle", "token_ratio must be positive (got " +
-                                                     detail::num(token_ratio) + ")");
+        detail::require(max_tokens > 0.0 && max_tokens <= 1000.0, "grpc_throttle", "max_tokens",
+                        "in (0, 1000]", max_tokens);
+        detail::require(token_ratio > 0.0 && token_ratio <= max_tokens, "grpc_throttle",
+                        "token_ratio", "in (0, max_tokens]", token_ratio);
         return std::make_shared<detail::grpc_throttle_state>(max_tokens, token_ratio);
     }
 };

@@ -7,10 +7,9 @@
 #include <bulwark/detail/hash.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <string>
 
 namespace bulwark {
 
@@ -66,36 +65,6 @@ private:
 };
 
 namespace detail {
-
-/// An empty member placed last in a settings aggregate: its initializer runs after every setting
-/// is initialized and calls `validate()`, so bad settings throw where the aggregate is made —
-/// designated initializers and all (`exponential_backoff{.base = -1ms}` throws).
-struct settings_check {
-    template <class Settings>
-    explicit settings_check(const Settings* s) {
-        s->validate();
-    }
-};
-
-[[noreturn]] inline void bad_setting(const char* component, const std::string& what) {
-    throw invalid_argument_error(std::string("bulwark::") + component + ": " + what);
-}
-
-/// A number as people write it ("0.2", "1.5", "1e+06").
-inline std::string num(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
-
-inline std::string ms(duration d) {
-    return num(std::chrono::duration<double, std::milli>(d).count()) + " ms";
-}
-
-inline void require_non_negative(const char* component, const char* field, duration d) {
-    if (d < duration::zero())
-        bad_setting(component, std::string(field) + " must not be negative (got " + ms(d) + ")");
-}
 
 /// `a · k` for small k, saturating at `duration::max()`.
 constexpr duration saturating_mul(duration a, std::int64_t k) noexcept {

@@ -1,5 +1,5 @@
-#include <bulwark/core/asio_scheduler.hpp>
 #include <bulwark/pipeline.hpp>
+#include <bulwark/runtime/asio_scheduler.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -9,7 +9,8 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("asio_scheduler resumes sleepers on the io_context thread", "[core][asio][concurrency]") {
+TEST_CASE("asio_scheduler resumes sleepers on the io_context thread",
+          "[runtime][asio][concurrency]") {
     boost::asio::io_context io;
     auto guard = boost::asio::make_work_guard(io);
     std::jthread runner([&] { io.run(); });

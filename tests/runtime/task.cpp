@@ -1,4 +1,4 @@
-#include <bulwark/core/task.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -23,7 +23,7 @@ bulwark::task<std::string> deep(int n) {
 }
 } // namespace
 
-TEST_CASE("tasks are lazy and compose", "[core][task]") {
+TEST_CASE("tasks are lazy and compose", "[runtime][task]") {
     bool started = false;
     // A capturing lambda coroutine must outlive its task (the frame refers to the closure).
     auto body = [&]() -> bulwark::task<int> {
@@ -37,13 +37,13 @@ TEST_CASE("tasks are lazy and compose", "[core][task]") {
     CHECK(bulwark::sync_wait(add(1)) == 43);
 }
 
-TEST_CASE("exceptions travel to the awaiter", "[core][task]") {
+TEST_CASE("exceptions travel to the awaiter", "[runtime][task]") {
     CHECK_THROWS_AS(bulwark::sync_wait(fail()), std::runtime_error);
     auto s = bulwark::spawn(fail());
     REQUIRE(s.done());
     CHECK_THROWS_AS(s.get(), std::runtime_error);
 }
 
-TEST_CASE("deep chains of awaiting tasks complete", "[core][task]") {
+TEST_CASE("deep chains of awaiting tasks complete", "[runtime][task]") {
     CHECK(bulwark::sync_wait(deep(2000)) == "bottom");
 }
