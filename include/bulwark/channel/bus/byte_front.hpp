@@ -8,8 +8,18 @@
 /// handler with `const M&` or `const envelope<M>&` through the same handler node as the
 /// in-process path. A message that cannot be decoded (body or metadata) goes to the bus's
 /// dead-letter sink with its raw bytes, headers and the reason, and is settled `term`.
+///
+/// A part of bus.hpp, which includes it at its end, once `bus_options` and the typed front are
+/// declared: including bus.hpp from here would make the pair include each other.
 
-#include <bulwark/channel/bus.hpp>
+#include <bulwark/channel/dead_letter.hpp>
+#include <bulwark/channel/envelope.hpp>
+#include <bulwark/channel/request_reply.hpp>
+#include <bulwark/channel/subscription.hpp>
+#include <bulwark/channel/topics.hpp>
+#include <bulwark/codec/codec.hpp>
+#include <bulwark/core/outcome.hpp>
+#include <bulwark/transport/message_transport.hpp>
 
 #include <atomic>
 #include <charconv>
