@@ -351,7 +351,16 @@ private:
             return detail::async_capture<R>(op, ctx);
         } else {
             using policy_t = policy_type_t<decltype(boost::hana::at_c<I>(policies_))>;
-            static_assert(has_async_execute<policy_t>,
+            if constexpr (!has_async_execute<policy_t> &&
+                          detail::callable_async_execute<policy_t, R>) {
+                // It has one, with the wrong return type (often `task<decltype(next(ctx))>`).
+                using got = decltype(std::declval<policy_t&>().async_execute(
+                    std::declval<detail::async_next_of<R>&>(), std::declval<context&>()));
+                detail::async_execute_return_check<got, task<outcome<R>>>();
+                return task<outcome<R>>{};
+            }
+            static_assert(has_async_execute<policy_t> ||
+                              detail::callable_async_execute<policy_t, R>,
                           "bulwark::pipeline::async_execute: a policy of this pipeline has no "
                           "async_execute(next, ctx); give it one, or use execute()");
             if constexpr (has_async_execute<policy_t>)

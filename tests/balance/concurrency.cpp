@@ -51,7 +51,7 @@ void hammer(Strategy strategy) {
     }
     std::thread updater([&] {
         start.arrive_and_wait();
-        for (int round = 0; !stop.load(); ++round, ++updates) {
+        for (std::size_t round = 0; !stop.load(); ++round, ++updates) {
             reg.update(endpoints(4 + round % 8)); // membership churn
             (void)reg.healthy();
             (void)reg.in_zone("east");
@@ -139,7 +139,7 @@ TEST_CASE("read sections never see a freed snapshot while updates race",
         });
     std::thread writer([&] {
         start.arrive_and_wait();
-        for (int round = 0; running.load() != 0; ++round, ++updates)
+        for (std::size_t round = 0; running.load() != 0; ++round, ++updates)
             reg.update(endpoints(1 + round % 9));
     });
     for (auto& t : readers)

@@ -61,6 +61,24 @@ TEST_CASE("async_bus: no consumer group means no_responders; closed means channe
     REQUIRE(bus.publish(shipment_created{1}) == bulwark::errc::channel_closed);
 }
 
+TEST_CASE("async_bus: subscribe after close() does not re-open the topic", "[channel][async_bus]") {
+    bulwark::async_bus<ship_topics> bus;
+    bus.close();
+    std::atomic<int> handled{0};
+    auto sub = bus.subscribe<shipment_created>([&](const shipment_created&) { ++handled; });
+    CHECK_FALSE(sub.active());
+    CHECK(bus.channel<shipment_created>() == nullptr);
+    REQUIRE(bus.publish(shipment_created{1}) == bulwark::errc::channel_closed);
+    // A topic subscribed before close stays closed too.
+    bulwark::async_bus<ship_topics> bus2;
+    auto sub2 = bus2.subscribe<shipment_lost>([](const shipment_lost&) {});
+    bus2.close();
+    auto sub3 = bus2.subscribe<shipment_created>([](const shipment_created&) {});
+    REQUIRE(bus2.publish(shipment_created{2}) == bulwark::errc::channel_closed);
+    REQUIRE(bus2.publish(shipment_lost{"y"}) == bulwark::errc::channel_closed);
+    CHECK(handled.load() == 0);
+}
+
 TEST_CASE("async_bus: per-key order, redelivery, dead letters and dedupe together",
           "[channel][async_bus][delivery]") {
     bulwark::async_bus<ship_topics> bus;

@@ -129,9 +129,11 @@ TEST_CASE("close and the destructor handle everything accepted", "[channel][asyn
 
 TEST_CASE("per-key order with 4 consumers over 100 000 messages",
           "[channel][async][ordering][concurrency]") {
-    constexpr int keys = 64, total = 100000;
+    constexpr std::size_t keys = 64;
+    constexpr int total = 100000;
     struct msg {
-        int key, seq;
+        std::size_t key;
+        int seq;
     };
     std::vector<int> last(keys, -1);
     std::vector<std::thread::id> owner(keys);
@@ -155,13 +157,13 @@ TEST_CASE("per-key order with 4 consumers over 100 000 messages",
     REQUIRE(ch.lanes() == 4);
     std::vector<int> next(keys, 0);
     for (int i = 0; i < total; ++i) {
-        int k = (i * 7919) % keys;
+        std::size_t k = (static_cast<std::size_t>(i) * 7919) % keys;
         REQUIRE_FALSE(ch.publish(msg{k, next[k]++}, k));
     }
     ch.drain();
     REQUIRE(violations == 0);
     REQUIRE(ch.acked() == total);
-    for (int k = 0; k < keys; ++k)
+    for (std::size_t k = 0; k < keys; ++k)
         REQUIRE(last[k] == next[k] - 1);
     std::lock_guard lock(m);
     REQUIRE(threads.size() == 4); // different keys really ran on different consumers
@@ -172,7 +174,7 @@ TEST_CASE("many producers, many consumers: each message handled exactly once",
     constexpr int per_producer = 20000, producers = 3;
     std::vector<std::atomic<int>> seen(per_producer * producers);
     std::atomic<int> errors{0}; // Catch2 assertions are not thread-safe: count, check on main
-    bulwark::async_channel<int> ch([&](int v) { seen[v].fetch_add(1); },
+    bulwark::async_channel<int> ch([&](int v) { seen[static_cast<std::size_t>(v)].fetch_add(1); },
                                    {.capacity = 128, .consumers = 3});
     {
         std::vector<std::jthread> threads;

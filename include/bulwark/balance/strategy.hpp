@@ -87,7 +87,7 @@ public:
     std::size_t remaining(std::span<const endpoint* const> ready) const noexcept {
         std::size_t m = 0;
         for (const endpoint* e : ready)
-            m += excludes(e) ? 0 : 1;
+            m += excludes(e) ? 0U : 1U;
         return m;
     }
     /// The k-th (from 0) ready endpoint of `set` not excluded, or null (O(n)).

@@ -90,7 +90,9 @@ public:
             const double f = static_cast<double>(max_sequence) / static_cast<double>(total);
             total = 0;
             for (auto& x : w)
-                total += (x = std::max<std::uint64_t>(1, std::llround(static_cast<double>(x) * f)));
+                total +=
+                    (x = std::max<std::uint64_t>(
+                         1, static_cast<std::uint64_t>(std::llround(static_cast<double>(x) * f))));
         }
         std::vector<const endpoint*> seq;
         seq.reserve(total);

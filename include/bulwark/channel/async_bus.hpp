@@ -146,7 +146,8 @@ public:
     /// With `dedupe`, duplicates by message id are dropped (first deliveries only).
     /// **Failure semantics:** throws `invalid_argument_error` for bad options or a second
     /// live subscription to the same topic (raise `consumers` instead). Do not unsubscribe a
-    /// topic from inside its own handler (closing waits for that handler).
+    /// topic from inside its own handler (closing waits for that handler). After `close()`
+    /// it starts nothing and returns an empty subscription: the bus stays closed.
     template <class M, class F>
     subscription subscribe(F handler, async_bus_options<M> options = {},
                            std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
@@ -160,6 +161,10 @@ public:
                 "`const M&`, `const bulwark::envelope<M>&` or `bulwark::bus_delivery<M>&`");
             constexpr std::size_t i = topic_index_v<M, topics_type>;
             std::lock_guard lock(subscribe_mutex_);
+            // A closed bus stays closed: no group starts, so publishes keep returning
+            // channel_closed (close() sets the flag before it takes this mutex).
+            if (closed_.load(std::memory_order_acquire))
+                return {};
             if (std::get<i>(owned_))
                 throw invalid_argument_error("bulwark::async_bus: subscribe: this topic already "
                                              "has a consumer group; raise its consumers instead");

@@ -212,8 +212,8 @@ public:
     }
     /// `request` with a timeout relative to the bus clock's now.
     template <class Req, class Reply = detail::declared_reply_t<Req>>
-    outcome<Reply> request(const Req& req, duration timeout, message_metadata md = {}) {
-        return request<Req, Reply>(req, saturating_add(clock_.now(), timeout), std::move(md));
+    outcome<Reply> request(const Req& req, duration wait_for, message_metadata md = {}) {
+        return request<Req, Reply>(req, saturating_add(clock_.now(), wait_for), std::move(md));
     }
 
     /// The number of responders of `Req`.
@@ -237,7 +237,16 @@ public:
                               std::is_invocable_v<fn&, const envelope<Req>&>,
                           "bulwark::bus::respond<Req>: the responder must be callable with "
                           "`const Req&` or `const bulwark::envelope<Req>&`");
-            return core::template add_responder<Req>(core_, std::forward<F>(f), exclusive);
+            using declared = detail::declared_reply_t<Req>;
+            using got = detail::responder_result_t<fn, Req>;
+            if constexpr (!std::is_same_v<declared, detail::no_reply_declared> &&
+                          !std::is_same_v<got, detail::no_reply_declared> &&
+                          !detail::responder_returns_v<declared, got>) {
+                detail::responder_return_check<declared, got>(); // one readable error
+                return {};
+            } else {
+                return core::template add_responder<Req>(core_, std::forward<F>(f), exclusive);
+            }
         }
     }
 

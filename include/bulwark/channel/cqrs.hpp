@@ -143,8 +143,8 @@ public:
         return this->bus_.template request<Q, typename reply_of<Q>::type>(q, deadline);
     }
     template <class Q>
-    outcome<typename reply_of<Q>::type> ask(const Q& q, duration timeout) {
-        return this->bus_.template request<Q, typename reply_of<Q>::type>(q, timeout);
+    outcome<typename reply_of<Q>::type> ask(const Q& q, duration wait_for) {
+        return this->bus_.template request<Q, typename reply_of<Q>::type>(q, wait_for);
     }
     /// Asks with an explicit reply type (for query types that do not declare one).
     template <class R, class Q>

@@ -23,6 +23,30 @@ enum class dead_letter_kind : unsigned char {
     malformed,      ///< a byte transport's message could not be decoded (`errc::decode_error`)
 };
 
+/// The enumerator's name ("max_deliveries", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(dead_letter_kind v) noexcept {
+    switch (v) {
+    case dead_letter_kind::max_deliveries:
+        return "max_deliveries";
+    case dead_letter_kind::rejected:
+        return "rejected";
+    case dead_letter_kind::failed:
+        return "failed";
+    case dead_letter_kind::malformed:
+        return "malformed";
+    }
+    return "unknown";
+}
+/// Writes `to_string(v)` (any stream that takes a `std::string_view`).
+template <class Os>
+requires requires(Os& os, std::string_view s) {
+    os << s;
+}
+Os& operator<<(Os& os, dead_letter_kind v) {
+    os << to_string(v);
+    return os;
+}
+
 /// A message the channel gave up on, as handed to the dead-letter sink.
 ///
 /// `reason` is the last nack's text (for an exception: "handler threw: " + `what()`); `cause`

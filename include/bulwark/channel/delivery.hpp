@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -93,6 +94,30 @@ enum class delivery_state : unsigned char {
     nacked,        ///< failed: redeliver (at-least-once) or dead-letter (at-most-once / last try)
     dead_lettered, ///< poison: straight to the dead-letter sink, no redelivery
 };
+
+/// The enumerator's name ("pending", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(delivery_state v) noexcept {
+    switch (v) {
+    case delivery_state::pending:
+        return "pending";
+    case delivery_state::acked:
+        return "acked";
+    case delivery_state::nacked:
+        return "nacked";
+    case delivery_state::dead_lettered:
+        return "dead_lettered";
+    }
+    return "unknown";
+}
+/// Writes `to_string(v)` (any stream that takes a `std::string_view`).
+template <class Os>
+requires requires(Os& os, std::string_view s) {
+    os << s;
+}
+Os& operator<<(Os& os, delivery_state v) {
+    os << to_string(v);
+    return os;
+}
 
 /// One delivery of a message to an explicit-ack handler (`void(bulwark::delivery<T>&)`).
 ///

@@ -77,7 +77,7 @@ struct traceparent {
         t[1] = '0';
         t[2] = '-';
         auto id = trace_id.text();
-        for (int i = 0; i < 32; ++i)
+        for (std::size_t i = 0; i < 32; ++i)
             t[3 + i] = id[i];
         t[35] = '-';
         detail::write_hex64(t.data() + 36, parent_id);

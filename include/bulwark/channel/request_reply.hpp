@@ -79,6 +79,25 @@ using responder_reply_t =
                        typename reply_shape<responder_result_t<F, Req>>::value,
                        declared_reply_t<Req>>;
 
+/// A responder's return type `Got` fits the declared reply `Expected`: `Expected` (or a type
+/// it is made from), `std::optional<Expected>` (may decline) or `outcome<Expected>`.
+template <class Expected, class Got>
+inline constexpr bool responder_returns_v =
+    std::is_void_v<Expected>
+        ? (std::is_void_v<Got> || std::is_same_v<Got, outcome<void>> ||
+           std::is_same_v<Got, std::optional<outcome<void>>>)
+        : (!std::is_void_v<Got> && !std::is_void_v<typename reply_shape<Got>::value> &&
+           std::is_constructible_v<outcome<Expected>, typename reply_shape<Got>::value>);
+
+/// Instantiated only for a responder that returns the wrong type: the compiler prints
+/// `Expected` (Req::reply_type) and `Got` (what the responder returns) with the message.
+template <class Expected, class Got>
+constexpr void responder_return_check() {
+    static_assert(std::is_same_v<Expected, Got>,
+                  "bulwark::bus::respond<Req>: the responder must return Req::reply_type "
+                  "(Expected), std::optional<Expected> or outcome<Expected> (got Got)");
+}
+
 template <class Policy, class Req>
 struct responder_node : node_base<Policy> {
     /// Writes the reply into `out` (a `std::optional<outcome<Reply>>`) when `tag` is the

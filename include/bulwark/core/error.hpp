@@ -8,6 +8,7 @@
 
 #include <exception>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 
@@ -32,6 +33,54 @@ enum class errc {
     transport_error,        ///< the transport failed to send or receive
     rejected,               ///< a user policy rejected the call
 };
+
+/// The enumerator's name ("exception", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(errc v) noexcept {
+    switch (v) {
+    case errc::exception:
+        return "exception";
+    case errc::timeout:
+        return "timeout";
+    case errc::cancelled:
+        return "cancelled";
+    case errc::circuit_open:
+        return "circuit_open";
+    case errc::bulkhead_full:
+        return "bulkhead_full";
+    case errc::rate_limited:
+        return "rate_limited";
+    case errc::retry_budget_exhausted:
+        return "retry_budget_exhausted";
+    case errc::no_endpoint:
+        return "no_endpoint";
+    case errc::no_responders:
+        return "no_responders";
+    case errc::queue_full:
+        return "queue_full";
+    case errc::channel_closed:
+        return "channel_closed";
+    case errc::invalid_subject:
+        return "invalid_subject";
+    case errc::invalid_argument:
+        return "invalid_argument";
+    case errc::decode_error:
+        return "decode_error";
+    case errc::transport_error:
+        return "transport_error";
+    case errc::rejected:
+        return "rejected";
+    }
+    return "unknown";
+}
+/// Writes `to_string(v)` (any stream that takes a `std::string_view`).
+template <class Os>
+requires requires(Os& os, std::string_view s) {
+    os << s;
+}
+Os& operator<<(Os& os, errc v) {
+    os << to_string(v);
+    return os;
+}
 
 /// The category of `errc` codes ("bulwark").
 inline const std::error_category& error_category() noexcept {
@@ -130,6 +179,22 @@ struct failure {
         if (exception)
             std::rethrow_exception(exception);
         throw resilience_error(code, retry_after);
+    }
+
+    /// A readable text for logs: the code's message, and for a captured exception its
+    /// `what()` ("the operation threw an exception: connection reset"). Cold path: allocates,
+    /// and rethrows the exception to read it.
+    std::string message() const {
+        std::string text = error_code().message();
+        if (!exception)
+            return text;
+        try {
+            std::rethrow_exception(exception);
+        } catch (const std::exception& e) {
+            return text + ": " + e.what();
+        } catch (...) {
+            return text + ": (not a std::exception)";
+        }
     }
 
     /// True when the user exception is (or derives from) `E`. Cold path: rethrows to test.

@@ -142,6 +142,30 @@ concept has_async_execute = requires(policy_type_t<P>& p, detail::async_next_arc
     { p.async_execute(next, ctx) } -> std::same_as<task<outcome<detail::archetype_result>>>;
 };
 
+namespace detail {
+/// A `next` for the coroutine driver whose result is `task<outcome<R>>` (diagnostics).
+template <class R>
+struct async_next_of {
+    task<outcome<R>> operator()(context&) const;
+};
+/// `p.async_execute(next, ctx)` is callable, whatever it returns (to tell "missing" apart
+/// from "wrong return type" in a diagnostic).
+template <class P, class R>
+concept callable_async_execute = requires(policy_type_t<P>& p, async_next_of<R>& next,
+                                          context& ctx) {
+    p.async_execute(next, ctx);
+};
+/// Instantiated only for a policy whose async_execute returns the wrong type: the compiler
+/// prints `Got` (what it returns) and `Expected` (next_result_t<Next>) beside the message.
+template <class Got, class Expected>
+constexpr void async_execute_return_check() {
+    static_assert(std::is_same_v<Got, Expected>,
+                  "bulwark::pipeline: async_execute must return next_result_t<Next> (got the "
+                  "`Got` type of this check; write `bulwark::next_result_t<Next> "
+                  "async_execute(Next&& next, bulwark::context& ctx)` and co_await next(ctx))");
+}
+} // namespace detail
+
 /// A policy for the synchronous driver.
 template <class P>
 concept policy = std::is_object_v<std::remove_reference_t<P>> && has_execute<P>;

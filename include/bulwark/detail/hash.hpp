@@ -28,8 +28,8 @@ constexpr std::uint64_t splitmix64_next(std::uint64_t& state) noexcept {
 /// `context::set_hash_key(string_view)`; balancers hash endpoint addresses with it.
 constexpr std::uint64_t fnv1a64(std::string_view s,
                                 std::uint64_t h = 0xcbf29ce484222325ULL) noexcept {
-    for (unsigned char c : s)
-        h = (h ^ c) * 0x100000001b3ULL;
+    for (char c : s)
+        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
     return h;
 }
 

@@ -187,8 +187,8 @@ struct sync_wait_task {
         std::suspend_always initial_suspend() noexcept { return {}; }
         struct final_awaiter {
             bool await_ready() noexcept { return false; }
-            void await_suspend(std::coroutine_handle<promise_type> h) noexcept {
-                std::atomic<bool>* flag = h.promise().done;
+            void await_suspend(std::coroutine_handle<promise_type> self) noexcept {
+                std::atomic<bool>* flag = self.promise().done;
                 flag->store(true, std::memory_order_release);
                 flag->notify_one(); // the frame may be gone after this line: touch nothing
             }

@@ -166,8 +166,8 @@ public:
     }
     /// `request` with a timeout relative to the bus clock's now.
     template <class Req, class Reply = detail::declared_reply_t<Req>>
-    outcome<Reply> request(const Req& req, duration timeout, message_metadata md = {}) {
-        return request<Req, Reply>(req, saturating_add(st_->clock.now(), timeout), std::move(md));
+    outcome<Reply> request(const Req& req, duration wait_for, message_metadata md = {}) {
+        return request<Req, Reply>(req, saturating_add(st_->clock.now(), wait_for), std::move(md));
     }
 
     /// Internal (shared with the command and query buses). `exclusive` is enforced for the

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace bulwark {
@@ -26,6 +27,34 @@ enum class breaker_state : std::uint8_t {
     disabled,    ///< every call passes, nothing is recorded (manual)
     metrics_only ///< every call passes and is recorded; never changes state (manual)
 };
+
+/// The enumerator's name ("closed", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(breaker_state v) noexcept {
+    switch (v) {
+    case breaker_state::closed:
+        return "closed";
+    case breaker_state::open:
+        return "open";
+    case breaker_state::half_open:
+        return "half_open";
+    case breaker_state::forced_open:
+        return "forced_open";
+    case breaker_state::disabled:
+        return "disabled";
+    case breaker_state::metrics_only:
+        return "metrics_only";
+    }
+    return "unknown";
+}
+/// Writes `to_string(v)` (any stream that takes a `std::string_view`).
+template <class Os>
+requires requires(Os& os, std::string_view s) {
+    os << s;
+}
+Os& operator<<(Os& os, breaker_state v) {
+    os << to_string(v);
+    return os;
+}
 
 /// A state change, as the listener sees it.
 struct breaker_transition {
