@@ -118,13 +118,13 @@ TEST_CASE("adaptive algorithms reject bad settings with the setting's name",
         Catch::StartsWith("bulwark::aimd: initial must be within [min, max] (got 5)"));
     CHECK_THROWS_WITH(
         bulwark::vegas({.smoothing = 0}),
-        Catch::StartsWith("bulwark::vegas: smoothing must be in (0, 1] (got 0.000000)"));
+        Catch::StartsWith("bulwark::vegas: smoothing must be in (0, 1] (got 0)"));
     CHECK_THROWS_WITH(
         bulwark::vegas({.max = std::size_t{1} << 60}),
         Catch::StartsWith("bulwark::vegas: max must be in [1, 2^52] (got 1152921504606846976)"));
     CHECK_THROWS_WITH(
         bulwark::gradient2({.rtt_tolerance = 0.5}),
-        Catch::StartsWith("bulwark::gradient2: rtt_tolerance must be >= 1 (got 0.500000)"));
+        Catch::StartsWith("bulwark::gradient2: rtt_tolerance must be >= 1 (got 0.5)"));
     CHECK_THROWS_WITH(
         bulwark::adaptive_limit<>({.window = {.min_window = 0ms}}),
         Catch::StartsWith("bulwark::adaptive_limit: min_window must be > 0 (got 0ns)"));
