@@ -26,6 +26,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -177,6 +179,34 @@ void BM_clock_now(benchmark::State& state) {
         benchmark::DoNotOptimize(clock.now());
 }
 BENCHMARK(BM_clock_now);
+
+// The read section alone: today's (a plain store + compiler barrier; the writer's membarrier is
+// the hardware half) beside the previous striped counter (a seq_cst fetch_add in, a release
+// fetch_sub out), each around the load of the published pointer.
+void BM_read_section(benchmark::State& state) {
+    auto reg = make_registry(16);
+    { auto r = reg->read(); } // registers this thread (once per thread)
+    for (auto _ : state) {
+        auto r = reg->read();
+        benchmark::DoNotOptimize(&r.set());
+    }
+}
+void BM_read_section_striped_fence(benchmark::State& state) {
+    struct alignas(64) counter {
+        std::atomic<std::uint32_t> value{0};
+    };
+    static counter counters[32];
+    static std::atomic<std::size_t> epoch{0};
+    static std::atomic<const int*> published{nullptr};
+    for (auto _ : state) {
+        const std::size_t slot = (epoch.load(std::memory_order_acquire) & 1u) * 16;
+        counters[slot].value.fetch_add(1, std::memory_order_seq_cst);
+        benchmark::DoNotOptimize(published.load(std::memory_order_seq_cst));
+        counters[slot].value.fetch_sub(1, std::memory_order_release);
+    }
+}
+BENCHMARK(BM_read_section);
+BENCHMARK(BM_read_section_striped_fence);
 
 #define BULWARK_PICK_BENCH(fn, strategy)                                                           \
     BENCHMARK_TEMPLATE(fn, bulwark::strategy)                                                      \

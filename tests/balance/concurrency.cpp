@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <latch>
 #include <thread>
 #include <vector>
@@ -146,4 +147,56 @@ TEST_CASE("read sections never see a freed snapshot while updates race",
     writer.join();
     CHECK(updates.load() >= 50);
     CHECK(seen.load() > 0);
+}
+
+TEST_CASE("read sections nest, span two registries, and survive reader threads coming and going",
+          "[balance][concurrency][registry]") {
+    // The read sections of every registry share one process-wide domain (read_epoch.hpp): a
+    // nested section of another registry must keep the outer one open, and a thread that exits
+    // must leave the writer's reader list (else the writer would wait on a dead record).
+    std::printf("registry read sections: %s fence\n",
+                bulwark::detail::rcu_domain::instance().current_mode() ==
+                        bulwark::detail::rcu_domain::asymmetric
+                    ? "asymmetric (membarrier)"
+                    : "symmetric (seq_cst)");
+    bulwark::registry a(endpoints(4)), b(endpoints(5));
+    std::atomic<int> running{0};
+    std::atomic<long> updates{0};
+    std::atomic<std::size_t> seen{0};
+    std::atomic<bool> go{true};
+    std::thread writer([&] {
+        for (int round = 0; go.load(); ++round, ++updates) {
+            a.update(endpoints(1 + round % 7));
+            b.update(endpoints(2 + round % 5));
+        }
+    });
+    for (int wave = 0; wave < 20; ++wave) { // short-lived reader threads
+        std::vector<std::thread> readers;
+        for (int t = 0; t < 2; ++t)
+            readers.emplace_back([&] {
+                ++running;
+                std::size_t sum = 0;
+                for (int i = 0; i < 500; ++i) {
+                    auto outer = a.read();
+                    {
+                        auto inner = b.read();
+                        for (const bulwark::endpoint* e : inner->ready())
+                            sum += e->address().size();
+                    }
+                    for (const bulwark::endpoint* e : outer->ready()) // outer still protected
+                        sum += e->address().size();
+                }
+                seen.fetch_add(sum);
+                --running;
+            });
+        for (auto& t : readers)
+            t.join();
+    }
+    while (updates.load() < 40)
+        std::this_thread::yield();
+    go = false;
+    writer.join();
+    CHECK(running.load() == 0);
+    CHECK(seen.load() > 0);
+    CHECK(updates.load() >= 40);
 }

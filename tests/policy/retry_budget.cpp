@@ -65,6 +65,27 @@ TEST_CASE("retry_budget: deposits expire after ttl", "[policy][retry_budget]") {
     CHECK(b.balance() == Approx(9)); // the first second's deposits have expired
 }
 
+TEST_CASE("retry_budget: expired deposits stay expired after a long idle time",
+          "[policy][retry_budget]") {
+    // Regression (issue 9): slot epochs were 16 bits, so after 2^16 idle windows (1 h 49 min at
+    // ttl 1 s) the old deposits counted again for one ttl.
+    bulwark::manual_clock clock;
+    bulwark::retry_budget b{.ratio = 0.1, .min_per_second = 0, .ttl = 1s, .clock = clock};
+    for (int i = 0; i < 100; ++i)
+        b.deposit();
+    CHECK(b.balance() == Approx(10));
+    clock.advance(2s);
+    CHECK(b.balance() == 0);
+    clock.advance(100ms * 65536 - 2s);
+    CHECK(b.balance() == 0);
+    clock.advance(100ms * 65536 * 3);
+    CHECK(b.balance() == 0);
+    // Traffic on other slots does not revive a slot written 2^16 windows ago either.
+    b.deposit();
+    clock.advance(300ms);
+    CHECK(b.balance() == Approx(0.1));
+}
+
 TEST_CASE("retry_budget: ratio 0 retries only from the reserve", "[policy][retry_budget]") {
     bulwark::manual_clock clock;
     bulwark::retry_budget b{.ratio = 0, .min_per_second = 1, .ttl = 2s, .clock = clock};

@@ -1,6 +1,7 @@
 // The in-process transport: the transport laws on its byte face, the typed front laws over
 // `bus<Topics, inproc_transport, Codec>` with a tiny text codec, and the facts of its typed face.
 #include <bulwark/channel/bus.hpp>
+#include <bulwark/channel/cqrs.hpp>
 #include <bulwark/core/time.hpp>
 #include <bulwark/transport/inproc.hpp>
 
@@ -71,6 +72,45 @@ TEST_CASE("inproc: transport laws", "[transport][inproc]") {
 
 TEST_CASE("inproc: typed front laws over the byte face", "[transport][inproc]") {
     bulwark::laws::typed_front_laws<text_codec>(inproc_factory{});
+}
+
+TEST_CASE("inproc: command_bus and query_bus over the byte face", "[transport][inproc][cqrs]") {
+    using bulwark::laws::law_topics;
+    bulwark::inproc_transport t;
+    bulwark::query_bus<law_topics, bulwark::inproc_transport, text_codec> queries(t);
+    static_assert(!std::is_same_v<decltype(queries)::bus_type, bulwark::bus<law_topics>>,
+                  "the byte front, not the typed one");
+    // No handler yet: the transport reports no responders.
+    CHECK(queries.ask(law_ping{"x", 1}).error().code == bulwark::errc::no_responders);
+
+    auto h = queries.handle<law_ping>([](const law_ping& q) {
+        return law_pong{q.text + "!", q.n * 2};
+    });
+    CHECK(queries.has_handler<law_ping>());
+    auto r = queries.ask(law_ping{"hi", 21});
+    REQUIRE(r.has_value());
+    CHECK(*r == law_pong{"hi!", 42});
+    // One handler per type, on this bus object.
+    CHECK_THROWS_AS(queries.handle<law_ping>([](const law_ping&) { return law_pong{}; }),
+                    bulwark::invalid_argument_error);
+
+    bulwark::command_bus<law_topics, bulwark::inproc_transport, text_codec> commands(t);
+    int handled = 0;
+    std::string seen;
+    auto c = commands.handle<law_pong>([&](const law_pong& p) {
+        ++handled;
+        seen = p.text;
+    });
+    bulwark::outcome<void> done = commands.send(law_pong{"go", 3});
+    CHECK(done.has_value());
+    CHECK(handled == 1);
+    CHECK(seen == "go");
+    // A handler failure comes back as the command's error.
+    bulwark::command_bus<law_topics, bulwark::inproc_transport, text_codec> failing(t);
+    c.unsubscribe();
+    auto f = failing.handle<law_pong>([](const law_pong&) { throw std::runtime_error("no"); });
+    CHECK_FALSE(failing.send(law_pong{"go", 4}).has_value());
+    CHECK(handled == 1);
 }
 
 TEST_CASE("inproc: typed front laws over the typed face", "[transport][inproc]") {

@@ -17,6 +17,7 @@
 #include <bulwark/channel/async_channel.hpp>
 #include <bulwark/channel/delivery.hpp>
 #include <bulwark/channel/envelope.hpp>
+#include <bulwark/channel/handler.hpp>
 #include <bulwark/channel/idempotent.hpp>
 #include <bulwark/channel/queue.hpp>
 #include <bulwark/channel/subscription.hpp>
@@ -87,25 +88,22 @@ struct by_message_id {
 };
 
 namespace detail {
+/// How an `async_bus` calls a handler of `M` (the shared rule of channel/handler.hpp): the
+/// explicit-ack `bus_delivery<M>&`, else the message, else its envelope.
 template <class M, class F>
-inline constexpr bool valid_async_bus_handler =
-    std::is_invocable_v<F&, bus_delivery<M>&> || std::is_invocable_v<F&, const envelope<M>&> ||
-    std::is_invocable_v<F&, M&>;
+inline constexpr handler_shape async_bus_shape =
+    handler_shape_of<F, M&, const envelope<M>&, bus_delivery<M>&>;
+template <class M, class F>
+inline constexpr bool valid_async_bus_handler = async_bus_shape<M, F> != handler_shape::none;
 
-/// Adapts `void(const M&)`, `void(const envelope<M>&)` or `void(bus_delivery<M>&)`.
+/// The channel handler of one topic: unwraps `async_message<M>` for the user's handler.
 template <class M, class F>
 struct async_bus_handler {
     F f;
     void operator()(bus_delivery<M>& d) {
-        if constexpr (std::is_invocable_v<F&, bus_delivery<M>&>) {
-            f(d);
-        } else if constexpr (std::is_invocable_v<F&, const envelope<M>&>) {
-            f(envelope<M>(d.message().message, d.message().metadata));
-            d.ack();
-        } else {
-            f(d.message().message);
-            d.ack();
-        }
+        async_message<M>& am = d.message();
+        call_handler_acked<const envelope<M>&>(
+            f, d, am.message, [&] { return envelope<M>(am.message, am.metadata); });
     }
 };
 } // namespace detail

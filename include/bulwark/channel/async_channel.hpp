@@ -5,12 +5,15 @@
 /// (at-most-once / at-least-once with redelivery and a dead-letter sink), `drain()` and a
 /// shutdown that loses nothing already accepted.
 
+#include <bulwark/channel/async_channel/consumer.hpp>
+#include <bulwark/channel/async_channel/core.hpp>
 #include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/delivery.hpp>
-#include <bulwark/channel/detail/channel_core.hpp>
+#include <bulwark/channel/handler.hpp>
 #include <bulwark/channel/queue.hpp>
 #include <bulwark/core/error.hpp>
-#include <bulwark/core/time.hpp>
+#include <bulwark/detail/validate.hpp>
+#include <bulwark/runtime/any_clock.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -22,6 +25,35 @@
 #include <utility>
 
 namespace bulwark {
+
+/// The largest `capacity` (slots per lane) an `async_channel` accepts: 2^30.
+inline constexpr std::size_t max_channel_capacity = std::size_t{1} << 30;
+/// The largest `capacity * consumers` of a keyed (`per_key_order`) channel: 2^32 slots.
+inline constexpr std::size_t max_channel_slots = std::size_t{1} << 32;
+/// The most consumer threads an `async_channel` starts.
+inline constexpr std::size_t max_channel_consumers = 4096;
+static_assert(max_channel_capacity == detail::max_ring_capacity,
+              "the channel's documented limit is the ring's");
+
+/// What a channel does when a publish finds its queue full (Go channels block; Watermill and
+/// bounded mailboxes in actor systems offer the drops; reject is the explicit back-pressure
+/// signal).
+namespace overflow {
+/// Wait for space (back-pressure). `try_publish` never waits and reports `errc::queue_full`.
+struct block {};
+/// Evict the oldest queued message (it is reported to `on_drop` and counted), then enqueue.
+struct drop_oldest {};
+/// Discard the new message (reported to `on_drop` and counted); the publish succeeds.
+struct drop_newest {};
+/// Refuse the new message: the publish returns `errc::queue_full` (counted as rejected).
+struct reject {};
+} // namespace overflow
+
+/// One of the four overflow policies.
+template <class O>
+concept overflow_policy =
+    std::same_as<O, overflow::block> || std::same_as<O, overflow::drop_oldest> ||
+    std::same_as<O, overflow::drop_newest> || std::same_as<O, overflow::reject>;
 
 /// Settings of an `async_channel<T>` (build with designated initializers:
 /// `{.capacity = 4096, .consumers = 4, .per_key_order = true, .delivery = at_least_once{}}`).
@@ -49,11 +81,12 @@ struct async_channel_options {
     any_clock clock{};
 };
 
-/// A handler for `async_channel<T>`: `void(T&)` / `void(const T&)` (auto-ack: returning acks,
-/// throwing nacks) or `void(bulwark::delivery<T>&)` (explicit ack / nack / dead_letter).
+/// A handler for `async_channel<T>` (the shared rule of channel/handler.hpp):
+/// `void(bulwark::delivery<T>&)` (explicit ack / nack / dead_letter), else `void(T&)` /
+/// `void(const T&)` (auto-ack: returning acks, throwing nacks).
 template <class H, class T>
 concept async_handler = std::move_constructible<std::decay_t<H>> &&
-    (std::invocable<std::decay_t<H>&, T&> || std::invocable<std::decay_t<H>&, delivery<T>&>);
+    (handler_shape_of<std::decay_t<H>, T&, void, delivery<T>&> != handler_shape::none);
 
 /// An asynchronous, bounded, in-process channel of `T` with consumer threads.
 ///
@@ -84,69 +117,188 @@ public:
     /// **Failure semantics:** throws `invalid_argument_error` for bad settings.
     template <class Handler>
     requires async_handler<Handler, T>
-    explicit async_channel(Handler handler, options o = {})
-        : core_(std::make_unique<core>(
-              std::make_unique<detail::handler_model<T, std::decay_t<Handler>>>(std::move(handler)),
-              o)) {}
+    explicit async_channel(Handler handler, options o = {}) {
+        detail::require(o.capacity >= 1 && o.capacity <= max_channel_capacity, "async_channel",
+                        "capacity", "in [1, 2^30]", o.capacity);
+        detail::require(o.consumers >= 1 && o.consumers <= max_channel_consumers, "async_channel",
+                        "consumers", "in [1, 4096]", o.consumers);
+        // Keyed channels allocate one ring per consumer: bound the product too (no overflow:
+        // both factors are bounded above, so the product fits in 64 bits).
+        detail::require(!o.per_key_order || o.capacity * o.consumers <= max_channel_slots,
+                        "async_channel", "capacity * consumers", "<= 2^32 with per_key_order",
+                        o.capacity * o.consumers);
+        if (!Queue::multi_consumer && !o.per_key_order && o.consumers > 1)
+            throw invalid_argument_error(
+                "async_channel: an mpsc queue allows one consumer per lane; use bulwark::mpmc "
+                "or per_key_order = true for several consumers");
+        std::visit(
+            [](const auto& p) {
+                if constexpr (requires { p.validate(); })
+                    p.validate();
+            },
+            o.delivery);
+        s_ = std::make_unique<state>(
+            std::make_unique<detail::handler_model<T, std::decay_t<Handler>>>(std::move(handler)),
+            o);
+        s_->workers.reserve(o.consumers);
+        try {
+            for (std::size_t w = 0; w < o.consumers; ++w)
+                s_->workers.emplace_back([s = s_.get(), w] {
+                    detail::consume(*s, *s->lanes[w / s->per_lane], s->counters[w]);
+                });
+        } catch (...) { // could not start every consumer: stop the ones that run, then fail
+            close();
+            throw;
+        }
+    }
     async_channel(async_channel&&) noexcept = default;
     async_channel& operator=(async_channel&&) noexcept = default;
     /// Closes: everything accepted is handled first.
     ~async_channel() {
-        if (core_)
-            core_->close();
+        if (s_)
+            close();
     }
 
     /// Enqueues `msg` (on the lane of a rotating counter when the channel is keyed).
-    std::error_code publish(T msg) {
-        return core_->publish(std::move(msg), core_->next_lane(), true);
-    }
+    std::error_code publish(T msg) { return push(std::move(msg), next_lane(), true); }
     /// Enqueues `msg` on the lane of `key` (`std::hash<K>`): same key, same order.
     template <class K>
     std::error_code publish(T msg, const K& key) {
-        return core_->publish(std::move(msg), core_->lane_of(std::hash<K>{}(key)), true);
+        return push(std::move(msg), lane_of(std::hash<K>{}(key)), true);
     }
     /// Like `publish`, but never waits (`overflow::block` reports `errc::queue_full`).
-    std::error_code try_publish(T msg) {
-        return core_->publish(std::move(msg), core_->next_lane(), false);
-    }
+    std::error_code try_publish(T msg) { return push(std::move(msg), next_lane(), false); }
+    /// Like `publish(msg, key)`, but never waits.
     template <class K>
     std::error_code try_publish(T msg, const K& key) {
-        return core_->publish(std::move(msg), core_->lane_of(std::hash<K>{}(key)), false);
+        return push(std::move(msg), lane_of(std::hash<K>{}(key)), false);
     }
 
     /// Waits until every message accepted before the call is acked or dead-lettered (parked
     /// redeliveries included: on a manual clock, advance it first or use `wait_idle`).
-    void drain() { core_->drain(); }
+    void drain() {
+        state& s = *s_;
+        s.wait_until([&s] {
+            std::uint64_t settled = s.evicted.load(std::memory_order_seq_cst);
+            for (std::size_t w = 0; w < s.workers_capacity(); ++w)
+                settled += s.counters[w].settled.get();
+            return settled == s.accepted();
+        });
+    }
     /// Waits until nothing is queued or being handled (redeliveries may still be parked).
-    void wait_idle() { core_->wait_idle(); }
-    /// Stops accepting, handles everything accepted, stops the consumers. Idempotent.
-    void close() { core_->close(); }
-    bool closed() const noexcept { return core_->closed(); }
+    void wait_idle() {
+        state& s = *s_;
+        s.wait_until([&s] {
+            std::uint64_t out = s.evicted.load(std::memory_order_seq_cst);
+            for (std::size_t w = 0; w < s.workers_capacity(); ++w)
+                out += s.counters[w].settled.get() + s.counters[w].parked.get();
+            std::uint64_t in = s.unparked.load(std::memory_order_seq_cst);
+            return out == s.accepted() + in;
+        });
+    }
+    /// Stops accepting, handles everything accepted (parked redeliveries at once: deliver early
+    /// rather than lose them), stops the consumers. Idempotent.
+    void close() {
+        state& s = *s_;
+        std::lock_guard guard(s.close_mutex);
+        if (s.workers.empty())
+            return;
+        for (auto& l : s.lanes) {
+            l->q.close();
+            l->space.notify_all();
+        }
+        s.stop.request_stop();
+        drain();
+        while (s.timers.load(std::memory_order_acquire) != 0)
+            std::this_thread::yield();
+        s.stopping.store(true, std::memory_order_seq_cst);
+        for (auto& l : s.lanes)
+            l->q.interrupt_sleep();
+        for (auto& t : s.workers)
+            t.join();
+        s.workers.clear();
+    }
+    /// True once `close()` began.
+    bool closed() const noexcept { return s_->lanes[0]->q.closed(); }
 
     /// Lanes (consumers when keyed, else 1) and slots per lane.
-    std::size_t lanes() const noexcept { return core_->lane_count(); }
-    std::size_t capacity() const noexcept { return core_->capacity(); }
+    std::size_t lanes() const noexcept { return s_->lanes.size(); }
+    /// Slots per lane (the `capacity` setting rounded up to a power of two).
+    std::size_t capacity() const noexcept { return s_->lanes[0]->q.capacity(); }
 
     /// Messages accepted by `publish` (including those later dropped by drop_oldest).
-    std::uint64_t accepted() const noexcept { return core_->accepted(); }
-    std::uint64_t acked() const noexcept { return core_->sum(&detail::worker_counters::acked); }
-    std::uint64_t dead_lettered() const noexcept {
-        return core_->sum(&detail::worker_counters::dead);
-    }
+    std::uint64_t accepted() const noexcept { return s_->accepted(); }
+    /// Messages handled successfully.
+    std::uint64_t acked() const noexcept { return s_->sum(&detail::worker_counters::acked); }
+    /// Messages handed to the dead-letter sink (or discarded for want of one).
+    std::uint64_t dead_lettered() const noexcept { return s_->sum(&detail::worker_counters::dead); }
     /// Nacked deliveries that were scheduled again.
     std::uint64_t redelivered() const noexcept {
-        return core_->sum(&detail::worker_counters::redelivered);
+        return s_->sum(&detail::worker_counters::redelivered);
     }
     /// Messages discarded by drop_oldest / drop_newest.
-    std::uint64_t dropped() const noexcept { return core_->dropped(); }
+    std::uint64_t dropped() const noexcept { return s_->dropped.load(std::memory_order_relaxed); }
     /// Publishes refused with `errc::queue_full` under `overflow::reject`.
-    std::uint64_t rejected() const noexcept { return core_->rejected(); }
+    std::uint64_t rejected() const noexcept { return s_->rejected.load(std::memory_order_relaxed); }
     /// Redeliveries waiting for their backoff to elapse.
-    std::uint64_t pending_redeliveries() const noexcept { return core_->pending_redeliveries(); }
+    std::uint64_t pending_redeliveries() const noexcept {
+        return s_->timers.load(std::memory_order_acquire);
+    }
 
 private:
-    using core = detail::channel_core<T, Queue, Overflow>;
-    std::unique_ptr<core> core_;
+    using state = detail::channel_state<T, Queue, std::same_as<Overflow, overflow::block>,
+                                        std::same_as<Overflow, overflow::drop_oldest>>;
+    using lane = typename state::lane;
+
+    std::size_t lane_of(std::uint64_t hash) const noexcept {
+        return detail::mix_hash(hash) % s_->lanes.size();
+    }
+    std::size_t next_lane() noexcept {
+        const std::size_t n = s_->lanes.size();
+        return n == 1 ? 0 : s_->rr.fetch_add(1, std::memory_order_relaxed) % n;
+    }
+
+    /// Enqueues per the overflow policy. No allocation, no lock (except a drop's callback).
+    std::error_code push(T&& v, std::size_t li, bool may_block) {
+        state& s = *s_;
+        lane& l = *s.lanes[li];
+        for (;;) {
+            bool sleepers = false;
+            switch (l.q.try_push(std::move(v), sleepers)) {
+            case push_status::ok:
+                if (sleepers) // a consumer announced sleep before our push CAS: wake it
+                    l.q.wake_sleepers();
+                return {};
+            case push_status::closed:
+                return errc::channel_closed;
+            case push_status::full:
+                break;
+            }
+            if constexpr (std::same_as<Overflow, overflow::reject>) {
+                s.rejected.fetch_add(1, std::memory_order_relaxed);
+                return errc::queue_full;
+            } else if constexpr (std::same_as<Overflow, overflow::drop_newest>) {
+                s.dropped.fetch_add(1, std::memory_order_relaxed);
+                if (s.on_drop)
+                    s.on_drop(v);
+                return {};
+            } else if constexpr (std::same_as<Overflow, overflow::drop_oldest>) {
+                if (auto old = l.q.try_pop()) {
+                    s.dropped.fetch_add(1, std::memory_order_relaxed);
+                    s.evicted.fetch_add(1, std::memory_order_seq_cst);
+                    s.notify_progress();
+                    if (s.on_drop)
+                        s.on_drop(old->value);
+                }
+            } else {
+                if (!may_block)
+                    return errc::queue_full;
+                s.wait_for_space(l);
+            }
+        }
+    }
+
+    std::unique_ptr<state> s_;
 };
 
 } // namespace bulwark

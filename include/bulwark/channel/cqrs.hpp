@@ -17,10 +17,18 @@
 /// auto q = queries.handle<get_stock>([](const get_stock& q) { return 7; });
 /// int n = queries.ask(get_stock{"sku-1"}).value();
 /// ```
+///
+/// Both run over any transport of the bus: `command_bus<Topics, Transport, Codec>` is
+/// `bus<Topics, Transport, Codec>` with the one-handler rule, so over a byte transport
+/// (`command_bus<T, nats_transport, json_codec> commands(transport)`) a command or query is
+/// encoded, sent with the transport's request, and answered by the one registered handler.
+/// The one-handler rule is checked per bus object: a byte transport spans processes, and
+/// handlers registered elsewhere are not seen.
 
 #include <bulwark/channel/bus.hpp>
 #include <bulwark/core/error.hpp>
 
+#include <concepts>
 #include <string>
 #include <utility>
 
@@ -28,11 +36,14 @@ namespace bulwark {
 
 namespace detail {
 /// One handler per message type: the shared core of the command and query buses.
-template <class Topics, class Policy>
+template <class Topics, class Transport, class Codec>
 class single_handler_bus {
 public:
-    explicit single_handler_bus(bus_options opts)
-        : bus_(std::move(opts)) {}
+    using bus_type = bus<Topics, Transport, Codec>;
+
+    template <class... A>
+    explicit single_handler_bus(A&&... a)
+        : bus_(std::forward<A>(a)...) {}
 
     template <class M, class F>
     subscription handle(F&& f, const char* who) {
@@ -48,7 +59,7 @@ public:
     }
 
 protected:
-    bus<Topics, Policy> bus_;
+    bus_type bus_;
 };
 } // namespace detail
 
@@ -58,14 +69,24 @@ protected:
 /// may take `const C&` or `const envelope<C>&`.
 /// **Failure semantics:** no handler → `errc::no_responders`; a throwing handler → its
 /// exception, captured in the outcome. A second `handle<C>` throws `invalid_argument_error`.
-/// **Thread safety:** as `bus<Topics, Policy>`. **Allocation:** none to send.
-template <class Topics, class Policy = multi_threaded>
-class command_bus : private detail::single_handler_bus<Topics, Policy> {
-    using base = detail::single_handler_bus<Topics, Policy>;
+/// **Thread safety:** as `bus<Topics, Transport, Codec>`. **Allocation:** none to send.
+template <class Topics, class Transport = multi_threaded, class Codec = void>
+class command_bus : private detail::single_handler_bus<Topics, Transport, Codec> {
+    using base = detail::single_handler_bus<Topics, Transport, Codec>;
 
 public:
-    explicit command_bus(bus_options opts = {})
+    /// The bus underneath: `bus<Topics, Transport, Codec>`.
+    using bus_type = typename base::bus_type;
+
+    /// In process (a typed transport).
+    explicit command_bus(
+        bus_options opts = {}) requires std::constructible_from<bus_type, bus_options>
         : base(std::move(opts)) {}
+    /// Over the byte transport `t` (which must outlive the bus); the codec is `Codec{}`.
+    template <class Tr>
+    requires std::constructible_from<bus_type, Tr&, bus_options>
+    explicit command_bus(Tr& t, bus_options opts = {})
+        : base(t, std::move(opts)) {}
 
     /// Registers the handler of command `C`; the returned subscription removes it.
     template <class C, class F>
@@ -90,14 +111,25 @@ public:
 ///
 /// **Failure semantics:** no handler → `errc::no_responders`; past the deadline (bus clock) →
 /// `errc::timeout`; a throwing handler → its exception in the outcome.
-/// **Thread safety:** as `bus<Topics, Policy>`. **Allocation:** none beyond the reply's own.
-template <class Topics, class Policy = multi_threaded>
-class query_bus : private detail::single_handler_bus<Topics, Policy> {
-    using base = detail::single_handler_bus<Topics, Policy>;
+/// **Thread safety:** as `bus<Topics, Transport, Codec>`. **Allocation:** none beyond the reply's
+/// own.
+template <class Topics, class Transport = multi_threaded, class Codec = void>
+class query_bus : private detail::single_handler_bus<Topics, Transport, Codec> {
+    using base = detail::single_handler_bus<Topics, Transport, Codec>;
 
 public:
-    explicit query_bus(bus_options opts = {})
+    /// The bus underneath: `bus<Topics, Transport, Codec>`.
+    using bus_type = typename base::bus_type;
+
+    /// In process (a typed transport).
+    explicit query_bus(
+        bus_options opts = {}) requires std::constructible_from<bus_type, bus_options>
         : base(std::move(opts)) {}
+    /// Over the byte transport `t` (which must outlive the bus); the codec is `Codec{}`.
+    template <class Tr>
+    requires std::constructible_from<bus_type, Tr&, bus_options>
+    explicit query_bus(Tr& t, bus_options opts = {})
+        : base(t, std::move(opts)) {}
 
     /// Registers the handler of query `Q`; the returned subscription removes it.
     template <class Q, class F>

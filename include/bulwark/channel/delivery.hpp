@@ -15,6 +15,7 @@
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/policy/retry/backoff.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -28,6 +29,10 @@ namespace bulwark {
 
 /// The delay before a redelivery: `min(max_delay, delay * multiplier^(n-1))` after the n-th
 /// failed delivery. `delay = 0` (the default) redelivers at once, like a JetStream `Nak`.
+///
+/// The formula is `bulwark::exponential_backoff`'s raw delay (no jitter: a broker's redelivery
+/// schedule is deterministic), so the two backoffs cannot drift apart; this type keeps its own
+/// field names because they are JetStream's (`BackOff`) and users already write them.
 struct redelivery_backoff {
     duration delay = duration::zero();
     double multiplier = 1.0;
@@ -36,14 +41,19 @@ struct redelivery_backoff {
     /// The delay after `failed_deliveries` (>= 1; 0 counts as 1) deliveries failed. The product
     /// is computed in `double` and clamped to `max_delay` before any conversion back to an
     /// integer, so a huge multiplier or count saturates at `max_delay` instead of overflowing.
+    /// Settings that `validate()` rejects never throw here: a `max_delay` below `delay` gives
+    /// `max_delay`, a multiplier below 1 or not finite gives `delay` then `max_delay`.
     duration after(std::uint32_t failed_deliveries) const noexcept {
         if (delay <= duration::zero())
             return duration::zero();
-        const double n = failed_deliveries == 0 ? 0.0 : static_cast<double>(failed_deliveries - 1);
-        double scaled = static_cast<double>(delay.count()) * std::pow(multiplier, n);
-        if (!(scaled < static_cast<double>(max_delay.count())))
+        if (!(max_delay > delay))
             return max_delay;
-        return duration{static_cast<duration::rep>(scaled)};
+        if (!(multiplier >= 1.0 && std::isfinite(multiplier)))
+            return failed_deliveries <= 1 ? delay : max_delay;
+        // Valid by the checks above, so the backoff's construction-time validation cannot throw.
+        const exponential_backoff curve{
+            .base = delay, .multiplier = multiplier, .cap = max_delay, .jitter = no_jitter};
+        return curve.raw_delay(failed_deliveries == 0 ? 1 : failed_deliveries);
     }
     /// Throws `invalid_argument_error` when a field is out of range.
     void validate() const {

@@ -9,8 +9,8 @@
 /// of retry -> redelivery -> dead letter -> dedupe, and it avoids MassTransit #4688 (immediate
 /// redeliveries flagged as duplicates) and #3998 (`Redeliver()` skipped by the inbox).
 
+#include <bulwark/channel/async_channel/sync.hpp>
 #include <bulwark/channel/delivery.hpp>
-#include <bulwark/channel/detail/channel_sync.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/core/error.hpp>
 

@@ -1,10 +1,9 @@
 #pragma once
 /// \file
-/// Bounded lock-free queues (`mpmc_queue`, `mpsc_queue`), the queue selectors `mpmc` / `mpsc`
-/// that `async_channel` takes, and the overflow policies `overflow::block`, `drop_oldest`,
-/// `drop_newest`, `reject`.
+/// Bounded lock-free queues (`mpmc_queue`, `mpsc_queue`, `push_status`) and the queue selectors
+/// `mpmc` / `mpsc` that `async_channel` takes (its overflow policies are in async_channel.hpp).
 
-#include <bulwark/channel/detail/queue_ring.hpp>
+#include <bulwark/channel/async_channel/ring.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -12,9 +11,6 @@
 #include <optional>
 
 namespace bulwark {
-
-/// Result of a non-blocking push.
-using detail::push_status;
 
 /// A bounded lock-free multi-producer multi-consumer queue (Vyukov's bounded MPMC ring).
 ///
@@ -60,25 +56,5 @@ concept queue_selector = requires(typename Q::template queue_type<int>& q, int v
     { q.close() } -> std::same_as<std::uint64_t>;
     { q.pushed() } -> std::same_as<std::uint64_t>;
 };
-
-/// What a channel does when a publish finds its queue full (Go channels block; Watermill and
-/// bounded mailboxes in actor systems offer the drops; reject is the explicit back-pressure
-/// signal).
-namespace overflow {
-/// Wait for space (back-pressure). `try_publish` never waits and reports `errc::queue_full`.
-struct block {};
-/// Evict the oldest queued message (it is reported to `on_drop` and counted), then enqueue.
-struct drop_oldest {};
-/// Discard the new message (reported to `on_drop` and counted); the publish succeeds.
-struct drop_newest {};
-/// Refuse the new message: the publish returns `errc::queue_full` (counted as rejected).
-struct reject {};
-} // namespace overflow
-
-/// One of the four overflow policies.
-template <class O>
-concept overflow_policy =
-    std::same_as<O, overflow::block> || std::same_as<O, overflow::drop_oldest> ||
-    std::same_as<O, overflow::drop_newest> || std::same_as<O, overflow::reject>;
 
 } // namespace bulwark

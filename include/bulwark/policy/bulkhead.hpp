@@ -131,6 +131,15 @@ public:
     std::size_t active() const noexcept { return state_->active(); }
     /// Callers waiting for a permit now.
     std::size_t queued() const noexcept { return state_->queued(); }
+    /// The current limit of calls running at once.
+    std::size_t max_concurrent() const noexcept { return state_->max_concurrent(); }
+    /// Moves the limit (what `adaptive_limit{{.drive = &b}}` does once per window). Throws
+    /// `invalid_argument_error` for 0. A raise wakes queued callers; a cut lets running calls
+    /// finish.
+    void set_max_concurrent(std::size_t n) {
+        detail::require(n >= 1, "bulkhead", "max_concurrent", ">= 1", n);
+        state_->set_max_concurrent(n);
+    }
 
 private:
     time_point wait_deadline(const context& ctx) const noexcept {

@@ -8,8 +8,19 @@
 /// handler with `const M&` or `const envelope<M>&` through the same handler node as the
 /// in-process path. A message that cannot be decoded (body or metadata) goes to the bus's
 /// dead-letter sink with its raw bytes, headers and the reason, and is settled `term`.
+///
+/// A part of bus.hpp, which includes it at its end, once `bus_options` and the typed front are
+/// declared: including bus.hpp from here would make the pair include each other.
 
-#include <bulwark/channel/bus.hpp>
+#include <bulwark/channel/dead_letter.hpp>
+#include <bulwark/channel/envelope.hpp>
+#include <bulwark/channel/request_reply.hpp>
+#include <bulwark/channel/subscription.hpp>
+#include <bulwark/channel/topics.hpp>
+#include <bulwark/codec/codec.hpp>
+#include <bulwark/codec/schema.hpp>
+#include <bulwark/core/outcome.hpp>
+#include <bulwark/transport/message_transport.hpp>
 
 #include <atomic>
 #include <charconv>
@@ -88,7 +99,7 @@ public:
                 auto md = from_headers(*v.headers);
                 if (!md)
                     return st->malformed(v, "metadata headers: " + failure_text(md.error()));
-                auto m = st->codec.template decode<M>(v.data);
+                auto m = decode_message<M>(st->codec, *v.headers, v.data);
                 if (!m)
                     return st->malformed(v, failure_text(m.error()));
                 try {
@@ -185,7 +196,7 @@ public:
                             if (!md)
                                 return st->malformed(v, "metadata headers: " +
                                                             failure_text(md.error()));
-                            auto req = st->codec.template decode<Req>(v.data);
+                            auto req = decode_message<Req>(st->codec, *v.headers, v.data);
                             if (!req)
                                 return st->malformed(v, failure_text(req.error()));
                             std::optional<outcome<reply>> slot;
@@ -299,8 +310,7 @@ private:
     void encode(const M& m, const message_metadata& md, header_map& h,
                 std::vector<std::byte>& body) {
         to_headers(md, h);
-        h.set(content_type_header, std::string_view(Codec::name));
-        st_->codec.encode(m, body);
+        encode_message(st_->codec, m, h, body); // + content-type and schema-version headers
     }
 
     /// Keeps the transport's handle; `responder` tags a responder of that request type.

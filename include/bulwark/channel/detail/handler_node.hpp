@@ -6,6 +6,7 @@
 
 #include <bulwark/channel/detail/cow_list.hpp>
 #include <bulwark/channel/envelope.hpp>
+#include <bulwark/channel/handler.hpp>
 
 #include <cstddef>
 #include <functional>
@@ -14,14 +15,16 @@
 
 namespace bulwark::detail {
 
-/// How a handler of `T` is called: with the message, or with its envelope.
+/// How the sync bus calls a handler of `T` (the shared rule of channel/handler.hpp: the
+/// message, else its envelope; the sync bus has no explicit-ack handle).
 template <class F, class T>
-inline constexpr bool takes_message = std::is_invocable_v<F&, const T&>;
+inline constexpr handler_shape bus_shape = handler_shape_of<F, const T&, const envelope<T>&>;
 template <class F, class T>
-inline constexpr bool takes_envelope =
-    !takes_message<F, T> && std::is_invocable_v<F&, const envelope<T>&>;
+inline constexpr bool takes_message = bus_shape<F, T> == handler_shape::message;
 template <class F, class T>
-inline constexpr bool valid_handler = takes_message<F, T> || takes_envelope<F, T>;
+inline constexpr bool takes_envelope = bus_shape<F, T> == handler_shape::envelope;
+template <class F, class T>
+inline constexpr bool valid_handler = bus_shape<F, T> != handler_shape::none;
 
 template <class Policy, class T>
 struct handler_node : node_base<Policy> {
@@ -42,10 +45,7 @@ struct handler_node_impl final : handler_node<Policy, T> {
     }
     static void invoke(handler_node<Policy, T>* n, const T& m, const message_metadata* md) {
         auto* self = static_cast<handler_node_impl*>(n);
-        if constexpr (takes_message<F, T>)
-            std::invoke(self->fn, m);
-        else
-            std::invoke(self->fn, envelope<T>{m, *md});
+        call_handler<const envelope<T>&>(self->fn, m, [&] { return envelope<T>{m, *md}; });
     }
 };
 
@@ -75,11 +75,8 @@ template <class Policy, class T>
 /// A handler for every topic it accepts, among a compile-time list of static subscribers.
 template <class T, class S>
 std::size_t call_static(S& s, const T& m, const message_metadata* md) {
-    if constexpr (takes_message<S, T>) {
-        std::invoke(s, m);
-        return 1;
-    } else if constexpr (takes_envelope<S, T>) {
-        std::invoke(s, envelope<T>{m, *md});
+    if constexpr (valid_handler<S, T>) {
+        call_handler<const envelope<T>&>(s, m, [&] { return envelope<T>{m, *md}; });
         return 1;
     } else {
         return 0;

@@ -45,7 +45,7 @@ public:
     /// full barrier anyway and loads are plain.)
     bool try_acquire() noexcept {
         std::size_t cur = active_.load(std::memory_order_seq_cst);
-        while (cur < max_concurrent_)
+        while (cur < max_concurrent_.load(std::memory_order_relaxed))
             if (active_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst,
                                               std::memory_order_seq_cst))
                 return true;
@@ -98,7 +98,16 @@ public:
 
     std::size_t active() const noexcept { return active_.load(std::memory_order_relaxed); }
     std::size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
-    std::size_t max_concurrent() const noexcept { return max_concurrent_; }
+    std::size_t max_concurrent() const noexcept {
+        return max_concurrent_.load(std::memory_order_relaxed);
+    }
+    /// Moves the limit (an adaptive limit drives it). A raise wakes as many waiters as it
+    /// frees permits; a cut never cancels calls that hold a permit.
+    void set_max_concurrent(std::size_t n) {
+        const std::size_t old = max_concurrent_.exchange(n, std::memory_order_seq_cst);
+        for (std::size_t i = old; i < n && queued_.load(std::memory_order_seq_cst) != 0; ++i)
+            wake_one();
+    }
 
 private:
     void wake_one() {
@@ -120,7 +129,7 @@ private:
         w.linked = false;
     }
 
-    const std::size_t max_concurrent_;
+    std::atomic<std::size_t> max_concurrent_; // moved only by set_max_concurrent
     const std::size_t max_queued_;
     alignas(64) std::atomic<std::size_t> active_{0};
     alignas(64) std::atomic<std::size_t> queued_{0};

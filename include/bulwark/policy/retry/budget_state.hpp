@@ -10,6 +10,7 @@
 #include <bulwark/detail/coarse_clock.hpp>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace bulwark::detail {
 
@@ -17,8 +18,12 @@ namespace bulwark::detail {
 ///
 /// Units are thousandths of a deposit so that any ratio in [0, 1] is exact to 0.1 ‰ (tower
 /// truncates `1/ratio` to an integer: 0.3 would give 33 %). Each of the 10 slots covers
-/// `ttl/10` and holds one word: the slot's epoch (16 bits) and its signed balance (48 bits), so
-/// a stale slot is recognised and restarted with one CAS — no lock, no background thread.
+/// `ttl/10` and holds one word: the slot's epoch (low 32 bits of the window number) and its signed
+/// balance (32 bits, saturating), so a stale slot is recognised and restarted with one CAS — no
+/// lock, no background thread. The epoch of the last write is kept in full beside the slots: after
+/// an idle time of a whole ttl every slot is stale whatever its 32-bit tag says (a 16-bit tag let
+/// expired deposits count again after 2^16 idle windows). A tag aliases only after 2^32 windows
+/// (13 years at a 1 s ttl) during which that slot was never written while others were.
 class tps_budget_state {
 public:
     static constexpr int slots = 10;
@@ -58,7 +63,7 @@ public:
 
 private:
     static constexpr std::int64_t scale = 1000;
-    static constexpr std::uint64_t count_mask = (std::uint64_t{1} << 48) - 1;
+    static constexpr std::uint64_t count_mask = 0xFFFF'FFFFu;
 
     std::uint64_t epoch() const noexcept {
         return static_cast<std::uint64_t>(now().time_since_epoch() / window_);
@@ -67,26 +72,37 @@ private:
     // ttl/10 >= 100 ms wide, and this read is on every call's path.
     time_point now() const noexcept { return coarse_now_if(clock_, true); }
     static std::uint64_t pack(std::uint64_t e, std::int64_t count) noexcept {
-        return (e << 48) | (static_cast<std::uint64_t>(count) & count_mask);
+        count = std::clamp<std::int64_t>(count, std::numeric_limits<std::int32_t>::min(),
+                                         std::numeric_limits<std::int32_t>::max());
+        return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(e)) << 32) |
+               (static_cast<std::uint64_t>(count) & count_mask);
     }
     static std::int64_t count_of(std::uint64_t w) noexcept {
-        return static_cast<std::int64_t>(w << 16) >> 16; // sign-extends the 48-bit balance
+        return static_cast<std::int32_t>(static_cast<std::uint32_t>(w & count_mask));
     }
     void add(std::int64_t delta, std::uint64_t e) noexcept {
         auto& slot = slots_[e % slots];
         std::uint64_t w = slot.load(std::memory_order_relaxed);
         std::uint64_t want;
         do {
-            const bool current = (w >> 48) == (e & 0xFFFF);
-            want = pack(e & 0xFFFF, (current ? count_of(w) : 0) + delta);
+            const bool current = (w >> 32) == static_cast<std::uint32_t>(e);
+            want = pack(e, (current ? count_of(w) : 0) + delta);
         } while (!slot.compare_exchange_weak(w, want, std::memory_order_acq_rel,
                                              std::memory_order_relaxed));
+        // Newest window written (monotonic max; relaxed readers tolerate a stale value).
+        std::uint64_t last = last_.load(std::memory_order_relaxed);
+        while (last < e && !last_.compare_exchange_weak(last, e, std::memory_order_release,
+                                                        std::memory_order_relaxed)) {
+        }
     }
     std::int64_t sum(std::uint64_t e) const noexcept {
         std::int64_t total = reserve_;
+        const std::uint64_t last = last_.load(std::memory_order_acquire);
+        if (e > last && e - last >= slots) // idle for a whole ttl: every deposit expired
+            return total;
         for (const auto& slot : slots_) {
             const std::uint64_t w = slot.load(std::memory_order_acquire);
-            const auto age = static_cast<std::uint16_t>((e & 0xFFFF) - (w >> 48));
+            const auto age = static_cast<std::uint32_t>(static_cast<std::uint32_t>(e) - (w >> 32));
             if (age < slots) // live: written within the last ttl
                 total += count_of(w);
         }
@@ -99,6 +115,7 @@ private:
     std::int64_t withdraw_ = 1;
     std::int64_t reserve_ = 0;
     std::array<std::atomic<std::uint64_t>, slots> slots_{};
+    std::atomic<std::uint64_t> last_{0}; // the newest window any deposit or withdrawal wrote
 };
 
 /// Envoy `retry_budget` / failsafe-go `Budget`: active retries ≤ max(min, ratio · active calls).

@@ -1,0 +1,2 @@
+#include <bulwark/codec/json.hpp>
+#include <bulwark/codec/json.hpp> // include guard

@@ -1,0 +1,11 @@
+# bulwark_tests_codec: raw and schema tests always; the JSON tests only with bulwark::json.
+if(TARGET bulwark::json)
+  add_library(${_exe}_deps INTERFACE)
+  target_link_libraries(${_exe}_deps INTERFACE bulwark::json)
+  # header self-check of the JSON codec (tests/CMakeLists.txt skips it: it needs nlohmann)
+  add_library(bulwark_json_selfcheck OBJECT ${CMAKE_CURRENT_LIST_DIR}/selfcheck_json.cxx)
+  target_link_libraries(bulwark_json_selfcheck PRIVATE bulwark::json)
+else()
+  message(STATUS "bulwark: JSON codec tests are off: bulwark::json is not available")
+  list(FILTER _srcs EXCLUDE REGEX "/json[^/]*\\.cpp$")
+endif()

@@ -1,0 +1,28 @@
+# bulwark_tests_transport_nats: the NATS transport against real nats-server processes on
+# 127.0.0.1 (started by the tests; skipped loudly when nats-server is missing).
+if(NOT TARGET bulwark::nats)
+  message(STATUS "bulwark: NATS transport tests are off: bulwark::nats is not available")
+  set(_srcs "")
+  return()
+endif()
+add_library(${_exe}_deps INTERFACE)
+target_link_libraries(${_exe}_deps INTERFACE bulwark::nats)
+if(TARGET bulwark::json)
+  target_link_libraries(${_exe}_deps INTERFACE bulwark::json)
+endif()
+if(BULWARK_NATS_SERVER)
+  target_compile_definitions(${_exe}_deps INTERFACE BULWARK_NATS_SERVER="${BULWARK_NATS_SERVER}")
+endif()
+# header self-check of the NATS headers (tests/CMakeLists.txt skips them: they need cnats)
+file(GLOB_RECURSE _nats_headers RELATIVE ${PROJECT_SOURCE_DIR}/include CONFIGURE_DEPENDS
+     ${PROJECT_SOURCE_DIR}/include/bulwark/transport/nats.hpp
+     ${PROJECT_SOURCE_DIR}/include/bulwark/transport/nats/*.hpp)
+set(_nats_selfcheck)
+foreach(h IN LISTS _nats_headers)
+  string(MAKE_C_IDENTIFIER ${h} _id)
+  set(_cpp ${CMAKE_CURRENT_BINARY_DIR}/selfcheck/${_id}.cpp)
+  file(CONFIGURE OUTPUT ${_cpp} CONTENT "#include <${h}>\n#include <${h}> // include guard\n")
+  list(APPEND _nats_selfcheck ${_cpp})
+endforeach()
+add_library(bulwark_nats_selfcheck OBJECT ${_nats_selfcheck})
+target_link_libraries(bulwark_nats_selfcheck PRIVATE bulwark::nats)
