@@ -13,3 +13,6 @@ if(NOT TARGET bulwark_bench_transport_deps)
     set(_srcs "")
   endif()
 endif()
+
+# The HTTP transport benchmark has its own file (it needs bulwark::http).
+include(${CMAKE_CURRENT_LIST_DIR}/http.cmake)
