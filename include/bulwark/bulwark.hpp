@@ -6,18 +6,18 @@
 
 // core
 #include <bulwark/core/classify.hpp>
+#include <bulwark/core/clock.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/core/clock.hpp>
 #include <bulwark/core/time_types.hpp>
+#include <bulwark/pipeline.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/runtime/steady_clock.hpp>
 #include <bulwark/runtime/task.hpp>
 #include <bulwark/testing/manual_clock.hpp>
-#include <bulwark/pipeline.hpp>
 
 // resilience policies
 #include <bulwark/policy/bulkhead.hpp>

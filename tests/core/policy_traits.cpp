@@ -40,9 +40,9 @@ struct bulwark::policy_traits<user_attempt_deadline> {
 
 TEST_CASE("user policies take part in the composition rules through policy_traits",
           "[core][policy][composition]") {
-    using bulwark::detail::composition_error;
     using bulwark::policy_role_v;
     using bulwark::detail::check_roles;
+    using bulwark::detail::composition_error;
     using A = std::array<bulwark::composition_role, 2>;
     STATIC_REQUIRE(policy_role_v<user_repeater> == bulwark::composition_role::repeater);
     STATIC_REQUIRE(policy_role_v<std::reference_wrapper<user_repeater>> ==

@@ -22,10 +22,9 @@ struct order_created {
     std::string id;
     double total = 0;
     std::int64_t qty = 0;
-    static constexpr auto json_fields =
-        bulwark::json_fields(bulwark::field("id", &order_created::id),
-                             bulwark::field("total", &order_created::total),
-                             bulwark::field("qty", &order_created::qty));
+    static constexpr auto json_fields = bulwark::json_fields(
+        bulwark::field("id", &order_created::id), bulwark::field("total", &order_created::total),
+        bulwark::field("qty", &order_created::qty));
     friend bool operator==(const order_created& a, const order_created& b) {
         // NaN cannot come out of JSON; compare totals exactly otherwise.
         return a.id == b.id && a.total == b.total && a.qty == b.qty;
@@ -34,7 +33,9 @@ struct order_created {
 
 struct tags {
     std::vector<std::string> names;
-    friend void to_json(nlohmann::json& j, const tags& t) { j = nlohmann::json{{"names", t.names}}; }
+    friend void to_json(nlohmann::json& j, const tags& t) {
+        j = nlohmann::json{{"names", t.names}};
+    }
     friend void from_json(const nlohmann::json& j, tags& t) { j.at("names").get_to(t.names); }
     friend bool operator==(const tags&, const tags&) = default;
 };

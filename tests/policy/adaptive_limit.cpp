@@ -116,9 +116,8 @@ TEST_CASE("adaptive algorithms reject bad settings with the setting's name",
     CHECK_THROWS_WITH(
         bulwark::aimd({.initial = 5}),
         Catch::StartsWith("bulwark::aimd: initial must be within [min, max] (got 5)"));
-    CHECK_THROWS_WITH(
-        bulwark::vegas({.smoothing = 0}),
-        Catch::StartsWith("bulwark::vegas: smoothing must be in (0, 1] (got 0)"));
+    CHECK_THROWS_WITH(bulwark::vegas({.smoothing = 0}),
+                      Catch::StartsWith("bulwark::vegas: smoothing must be in (0, 1] (got 0)"));
     CHECK_THROWS_WITH(
         bulwark::vegas({.max = std::size_t{1} << 60}),
         Catch::StartsWith("bulwark::vegas: max must be in [1, 2^52] (got 1152921504606846976)"));

@@ -155,7 +155,8 @@ public:
                                      .max_queued = max_queued_,
                                      .max_wait = max_queued_ > 0 ? duration{20ms} : duration{},
                                      .clock = clock_}},
-                  layer_probe<false>{this}, bulwark::total_timeout{.limit = total_limit, .clock = clock_},
+                  layer_probe<false>{this},
+                  bulwark::total_timeout{.limit = total_limit, .clock = clock_},
                   bulwark::retry{.max_attempts = max_attempts,
                                  .backoff =
                                      bulwark::exponential_backoff{
@@ -163,7 +164,8 @@ public:
                                  .budget = budget_,
                                  .clock = clock_}
                       .with_listener(retry_probe{this}),
-                  layer_probe<true>{this}, bulwark::attempt_timeout{.limit = attempt_limit, .clock = clock_},
+                  layer_probe<true>{this},
+                  bulwark::attempt_timeout{.limit = attempt_limit, .clock = clock_},
                   bulwark::balance_with_breakers<bulwark::round_robin,
                                                  bulwark::breaker_set<std::string, breaker_t>>{
                       reg_, breakers_}) {

@@ -22,10 +22,10 @@
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/policy.hpp>
-#include <bulwark/runtime/task.hpp>
 #include <bulwark/detail/hash.hpp>
 #include <bulwark/observe/events.hpp>
 #include <bulwark/observe/listener.hpp>
+#include <bulwark/runtime/task.hpp>
 
 #include <algorithm>
 #include <array>

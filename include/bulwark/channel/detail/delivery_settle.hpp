@@ -1,4 +1,5 @@
 #pragma once
 /// \file
-/// Moved to <bulwark/channel/async_channel/delivery_settle.hpp> (the async channel's parts live beside it).
+/// Moved to <bulwark/channel/async_channel/delivery_settle.hpp> (the async channel's parts live
+/// beside it).
 #include <bulwark/channel/async_channel/delivery_settle.hpp>
