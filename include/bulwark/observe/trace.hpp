@@ -140,41 +140,8 @@ inline message_id new_trace_id() noexcept {
 
 /// Short names of `errc` for the OTel `error.type` attribute (low cardinality).
 inline std::string_view errc_name(errc e) noexcept {
-    switch (e) {
-    case errc::exception:
-        return "exception";
-    case errc::timeout:
-        return "timeout";
-    case errc::cancelled:
-        return "cancelled";
-    case errc::circuit_open:
-        return "circuit_open";
-    case errc::bulkhead_full:
-        return "bulkhead_full";
-    case errc::rate_limited:
-        return "rate_limited";
-    case errc::retry_budget_exhausted:
-        return "retry_budget_exhausted";
-    case errc::no_endpoint:
-        return "no_endpoint";
-    case errc::no_responders:
-        return "no_responders";
-    case errc::queue_full:
-        return "queue_full";
-    case errc::channel_closed:
-        return "channel_closed";
-    case errc::invalid_subject:
-        return "invalid_subject";
-    case errc::invalid_argument:
-        return "invalid_argument";
-    case errc::decode_error:
-        return "decode_error";
-    case errc::transport_error:
-        return "transport_error";
-    case errc::rejected:
-        return "rejected";
-    }
-    return "_OTHER";
+    const std::string_view n = to_string(e); // the one table of errc names (core/error.hpp)
+    return n == "unknown" ? std::string_view{"_OTHER"} : n;
 }
 
 } // namespace detail
