@@ -352,7 +352,7 @@ private:
                 [[unlikely]] {
                 std::size_t healthy = 0;
                 for (const endpoint* x : set.all())
-                    healthy += x->healthy() ? 1 : 0;
+                    healthy += x->healthy() ? std::size_t{1} : std::size_t{0};
                 bulwark::emit(listener_,
                               events::balance_panic{now_panic, healthy, set.all().size()});
             }
