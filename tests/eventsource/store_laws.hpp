@@ -101,13 +101,13 @@ void law_idempotent_retry(Store& store) {
 // round (version), every loser gets a conflict, and the stream has no gap and no duplicate.
 template <class PerThread>
 void law_concurrent_appends(PerThread&& store_for, int rounds) {
-    constexpr int threads = 8;
+    constexpr std::size_t threads = 8;
     std::vector<std::vector<std::string>> won(threads);
     std::vector<int> conflicts(threads, 0);
     std::vector<int> other_failures(threads, 0);
-    std::barrier sync(threads);
+    std::barrier sync(static_cast<std::ptrdiff_t>(threads));
     std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t)
+    for (std::size_t t = 0; t < threads; ++t)
         pool.emplace_back([&, t] {
             auto& store = store_for(t);
             for (int r = 0; r < rounds; ++r) {
@@ -130,7 +130,7 @@ void law_concurrent_appends(PerThread&& store_for, int rounds) {
     std::size_t wins = 0;
     int lost = 0, others = 0;
     std::set<std::string> winners;
-    for (int t = 0; t < threads; ++t) {
+    for (std::size_t t = 0; t < threads; ++t) {
         wins += won[t].size();
         winners.insert(won[t].begin(), won[t].end());
         lost += conflicts[t];
@@ -138,7 +138,7 @@ void law_concurrent_appends(PerThread&& store_for, int rounds) {
     }
     CHECK(others == 0);
     CHECK(wins == static_cast<std::size_t>(rounds));
-    CHECK(lost == rounds * (threads - 1));
+    CHECK(lost == rounds * static_cast<int>(threads - 1));
     auto stored = store_for(0).read("law-race", 1);
     REQUIRE(stored.has_value());
     REQUIRE(stored->size() == static_cast<std::size_t>(rounds));
@@ -154,11 +154,11 @@ void law_concurrent_appends(PerThread&& store_for, int rounds) {
 // conflict. All events land, once each, versions 1..N.
 template <class PerThread>
 void law_concurrent_retry_loop(PerThread&& store_for, int per_thread) {
-    constexpr int threads = 8;
+    constexpr std::size_t threads = 8;
     std::atomic<int> conflicts{0};
     std::atomic<int> errors{0}; // Catch2 v2 assertions are not thread-safe: count, check after
     std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t)
+    for (std::size_t t = 0; t < threads; ++t)
         pool.emplace_back([&, t] {
             auto& store = store_for(t);
             for (int i = 0; i < per_thread; ++i) {
@@ -185,13 +185,13 @@ void law_concurrent_retry_loop(PerThread&& store_for, int per_thread) {
     CHECK(errors == 0);
     auto stored = store_for(0).read("law-loop", 1);
     REQUIRE(stored.has_value());
-    REQUIRE(stored->size() == static_cast<std::size_t>(threads * per_thread));
+    REQUIRE(stored->size() == threads * static_cast<std::size_t>(per_thread));
     std::set<std::string> payloads;
     for (std::size_t i = 0; i < stored->size(); ++i) {
         CHECK((*stored)[i].version == i + 1);
         payloads.insert((*stored)[i].payload);
     }
-    CHECK(payloads.size() == static_cast<std::size_t>(threads * per_thread));
+    CHECK(payloads.size() == threads * static_cast<std::size_t>(per_thread));
 }
 
 // Snapshot + replay of the rest == full replay.

@@ -177,7 +177,7 @@ TEST_CASE("traced policy: one span per call (or per attempt inside a retry), fai
     CHECK(call.name == "GET /users/{id}");
     CHECK(call.parent == 0);
     CHECK_FALSE(call.error);
-    for (int i = 0; i < 3; ++i) {
+    for (std::size_t i = 0; i < 3; ++i) {
         CHECK(tracer.spans[i].trace == call.trace);
         CHECK(tracer.spans[i].parent == call.id);
         CHECK(tracer.spans[i].error == (i < 2));

@@ -125,7 +125,8 @@ inline bool valid_subject_tail(std::string_view id) {
 inline std::string kv_key(std::string_view s) {
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
-    for (unsigned char c : s) {
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '_' || c == '/')
             out.push_back(static_cast<char>(c));

@@ -73,7 +73,7 @@ TEST_CASE("jetstream store R1: 8 writers on 8 connections, one winner per versio
                                .subject_prefix = "es.race",
                                .serialize_writers = bulwark::writer_serialization::never}));
     }
-    auto per_thread = [&](int t) -> bulwark::jetstream_event_store& { return *stores[t]; };
+    auto per_thread = [&](std::size_t t) -> bulwark::jetstream_event_store& { return *stores[t]; };
     law_concurrent_appends(per_thread, 40);
     law_concurrent_retry_loop(per_thread, 10);
 }
@@ -150,7 +150,7 @@ TEST_CASE("jetstream store R3: one store, 8 threads, one winner per version (ser
     law_append_and_read(store);
     law_conflict(store);
     law_idempotent_retry(store);
-    law_concurrent_appends([&](int) -> bulwark::jetstream_event_store& { return store; }, 30);
+    law_concurrent_appends([&](std::size_t) -> bulwark::jetstream_event_store& { return store; }, 30);
     law_snapshot_replay(store);
 }
 
@@ -211,8 +211,9 @@ TEST_CASE("jetstream store R3: independent writers in separate processes are not
         pool.emplace_back([&, t] {
             for (int r = 0; r < rounds; ++r) {
                 sync.arrive_and_wait();
-                auto v = stores[t]->version("x");
-                if (v && stores[t]->append("x", std::vector{ev()}, *v).has_value())
+                auto& store = *stores[static_cast<std::size_t>(t)];
+                auto v = store.version("x");
+                if (v && store.append("x", std::vector{ev()}, *v).has_value())
                     ++wins;
                 sync.arrive_and_wait();
             }

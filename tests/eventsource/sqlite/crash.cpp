@@ -76,7 +76,7 @@ struct file_transport : recording_transport {
         bulwark::outbox_relay relay{store, t, {.batch = 1 + rng() % 5}};
         for (unsigned n = 0;; ++n) {
             std::string stream = "order-" + std::to_string(rng() % 4);
-            const unsigned count = 1 + rng() % 3;
+            const auto count = static_cast<unsigned>(1 + rng() % 3);
             std::string tag = std::to_string(seed) + "-" + std::to_string(n);
             std::vector<bulwark::event_data> events;
             for (unsigned i = 0; i < count; ++i)

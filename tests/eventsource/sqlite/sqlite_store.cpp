@@ -34,8 +34,8 @@ TEST_CASE("sqlite store: 8 threads on one store object, one winner per version",
           "[eventsource][sqlite][concurrency]") {
     temp_dir dir;
     bulwark::sqlite_event_store store{dir.file("events.db")};
-    law_concurrent_appends([&](int) -> bulwark::sqlite_event_store& { return store; }, 40);
-    law_concurrent_retry_loop([&](int) -> bulwark::sqlite_event_store& { return store; }, 20);
+    law_concurrent_appends([&](std::size_t) -> bulwark::sqlite_event_store& { return store; }, 40);
+    law_concurrent_retry_loop([&](std::size_t) -> bulwark::sqlite_event_store& { return store; }, 20);
 }
 
 TEST_CASE("sqlite store: 8 connections on one file, one winner per version",
@@ -44,7 +44,7 @@ TEST_CASE("sqlite store: 8 connections on one file, one winner per version",
     std::vector<std::unique_ptr<bulwark::sqlite_event_store>> stores;
     for (int i = 0; i < 8; ++i)
         stores.push_back(std::make_unique<bulwark::sqlite_event_store>(dir.file("events.db")));
-    auto per_thread = [&](int t) -> bulwark::sqlite_event_store& { return *stores[t]; };
+    auto per_thread = [&](std::size_t t) -> bulwark::sqlite_event_store& { return *stores[t]; };
     law_concurrent_appends(per_thread, 40);
     law_concurrent_retry_loop(per_thread, 20);
 }

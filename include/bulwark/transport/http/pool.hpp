@@ -103,7 +103,7 @@ public:
     std::uint32_t idle() const noexcept {
         std::uint32_t n = 0;
         for (std::uint32_t i = 0; i < limits_.max_connections; ++i)
-            n += idle_[i].load(std::memory_order_acquire) != nullptr ? 1 : 0;
+            n += idle_[i].load(std::memory_order_acquire) != nullptr ? 1U : 0U;
         return n;
     }
 
@@ -206,8 +206,8 @@ public:
     /// The entry of `address`, created on first use.
     entry& of(std::string_view address) {
         std::uint64_t h = 0xcbf29ce484222325ULL;
-        for (unsigned char ch : address)
-            h = (h ^ ch) * 0x100000001b3ULL;
+        for (const char ch : address)
+            h = (h ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
         for (std::size_t probe = 0; probe < cap_; ++probe) {
             auto& slot = slots_[(h + probe) % cap_];
             entry* e = slot.load(std::memory_order_acquire);
