@@ -9,6 +9,13 @@
 //
 // Time is a manual clock wherever timing matters (health rounds, backoff, the breaker's open
 // period), so the tour runs in well under a second.
+//
+// `--nats nats://127.0.0.1:PORT` (what `./scripts/demo --nats` runs, with a nats-server it starts
+// on loopback): the mail, analytics, billing and price services run as separate processes (this
+// program started again with `--role`), the same service functions as in process, over
+// bus<..., nats_transport, json_codec> for events and requests and jetstream_bus for the
+// at-least-once commands. Sections 1-3 and 7 are client-side policies: the in-process tour shows
+// them.
 #include <bulwark/balance/balance.hpp>
 #include <bulwark/balance/health.hpp>
 #include <bulwark/balance/least_outstanding.hpp>
@@ -24,6 +31,19 @@
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/standard.hpp>
+#if BULWARK_EXAMPLE_NATS
+#include <bulwark/codec/json.hpp>
+#include <bulwark/transport/nats.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -42,32 +62,130 @@ namespace {
 
 // ---- messages of the shop ----------------------------------------------------------------
 
+#if BULWARK_EXAMPLE_NATS
+#define TOUR_JSON(...) static constexpr auto json_fields = bulwark::json_fields(__VA_ARGS__);
+#else
+#define TOUR_JSON(...)
+#endif
+
 /// Event: an order was placed (fan-out to every subscriber).
 struct order_placed {
     static constexpr std::string_view subject = "shop.orders.placed";
     std::string order;
     int cents = 0;
+    TOUR_JSON(bulwark::field("order", &order_placed::order),
+              bulwark::field("cents", &order_placed::cents))
+};
+/// Event: a subscriber handled an order_placed (so the shop front sees the fan-out).
+struct order_seen {
+    static constexpr std::string_view subject = "shop.orders.seen";
+    std::string by;
+    std::string order;
+    TOUR_JSON(bulwark::field("by", &order_seen::by), bulwark::field("order", &order_seen::order))
 };
 /// Event: an order was billed (published by the billing worker as a consequence).
 struct order_billed {
     static constexpr std::string_view subject = "shop.orders.billed";
     std::string order;
+    int delivery = 0; ///< the delivery of the charge command that succeeded
+    TOUR_JSON(bulwark::field("order", &order_billed::order),
+              bulwark::field("delivery", &order_billed::delivery))
+};
+/// Event: the billing worker dead-lettered a charge (reported to the shop front).
+struct charge_dead_lettered {
+    static constexpr std::string_view subject = "shop.billing.dead";
+    std::string order;
+    std::string reason;
+    TOUR_JSON(bulwark::field("order", &charge_dead_lettered::order),
+              bulwark::field("reason", &charge_dead_lettered::reason))
 };
 /// Command: charge a card (one consumer group, at least once).
 struct charge_card {
     static constexpr std::string_view subject = "shop.billing.charge";
     std::string order;
     int cents = 0;
+    TOUR_JSON(bulwark::field("order", &charge_card::order),
+              bulwark::field("cents", &charge_card::cents))
+};
+/// Reply to a price_query: the price and the id of the request it answers.
+struct price {
+    static constexpr std::string_view subject = "shop.prices.reply";
+    int cents = 0;
+    std::string request_id;
+    TOUR_JSON(bulwark::field("cents", &price::cents),
+              bulwark::field("request_id", &price::request_id))
 };
 /// Request: the price of a SKU (one reply, matched by correlation id).
 struct price_query {
     static constexpr std::string_view subject = "shop.prices.get";
-    using reply_type = int;
+    using reply_type = price;
     std::string sku;
+    TOUR_JSON(bulwark::field("sku", &price_query::sku))
 };
 
-using shop_events = bulwark::topics<order_placed, order_billed, price_query>;
+using shop_events = bulwark::topics<order_placed, order_seen, order_billed, charge_dead_lettered,
+                                    price_query, price>;
 using shop_commands = bulwark::topics<charge_card>;
+
+// ---- the services: the same functions on the in-process buses and over NATS ---------------
+
+/// " (pid N)" in a service process, "" in process: where a line was printed.
+std::string where;
+
+/// A subscriber of order_placed that says what it did and reports it as order_seen.
+template <class Bus>
+bulwark::subscription mail_service(Bus& events) {
+    return events.template subscribe<order_placed>([&events](const order_placed& e) {
+        std::printf("  mail%s: thanks for %s\n", where.c_str(), e.order.c_str());
+        events.publish(order_seen{"mail", e.order});
+    });
+}
+template <class Bus>
+bulwark::subscription analytics_service(Bus& events) {
+    return events.template subscribe<order_placed>([&events](const order_placed& e) {
+        std::printf("  analytics%s: revenue +%d cents (%s)\n", where.c_str(), e.cents,
+                    e.order.c_str());
+        events.publish(order_seen{"analytics", e.order});
+    });
+}
+
+/// The price responder: answers with the request's id, so the caller sees the match.
+template <class Bus>
+bulwark::subscription price_service(Bus& events) {
+    return events.template respond<price_query>([](const bulwark::envelope<price_query>& q) {
+        return price{q.message().sku == "sku-1" ? 1250 : 300, q.id().to_string()};
+    });
+}
+
+/// The billing worker: charges cards at least once (2 consumers, per-order ordering). A zero
+/// amount is poison (dead-lettered at once), order-3's card processor times out twice (the
+/// handler throws: redelivered). Each charge publishes order_billed, caused by the command.
+template <class Commands, class Bus>
+bulwark::subscription billing_service(Commands& commands, Bus& events,
+                                      bulwark::dead_letter_sink<bulwark::async_message<charge_card>>
+                                          dead_letters) {
+    auto one_at_a_time = std::make_shared<std::mutex>();
+    return commands.template subscribe<charge_card>(
+        [&events, one_at_a_time](bulwark::bus_delivery<charge_card>& d) {
+            const charge_card& c = d.message().message;
+            if (c.cents <= 0)
+                return d.dead_letter("amount must be positive"); // poison: never retried
+            if (c.order == "order-3" && d.attempt() < 3)
+                throw std::runtime_error("card processor timeout"); // nack: redelivered
+            // Both consumer threads publish on the event bus; one lock keeps the handlers'
+            // output in order (the bus itself need not be the lesson here).
+            std::lock_guard lock(*one_at_a_time);
+            std::printf("  billing%s: charged %s (delivery %u)\n", where.c_str(), c.order.c_str(),
+                        d.attempt());
+            events.publish(order_billed{c.order, static_cast<int>(d.attempt())},
+                           bulwark::caused_by(d.message().metadata));
+            d.ack();
+        },
+        {.consumers = 2,
+         .per_key_order = true,
+         .delivery = bulwark::at_least_once{.max_deliveries = 5},
+         .dead_letter = std::move(dead_letters)});
+}
 
 const char* state_name(bulwark::breaker_state s) {
     switch (s) {
@@ -208,19 +326,14 @@ int main() {
     // ---- 4. events -----------------------------------------------------------------------------
     heading("4. events (publish/subscribe, fan-out, causation)");
     bulwark::bus<shop_events> events{{.clock = clock}};
-    std::atomic<int> events_handled{0};
-    std::vector<std::string> audit;
-    auto mail = events.subscribe<order_placed>([&](const order_placed& e) {
-        ++events_handled;
-        std::printf("  mail: thanks for %s\n", e.order.c_str());
-    });
-    auto analytics = events.subscribe<order_placed>([&](const order_placed& e) {
-        ++events_handled;
-        std::printf("  analytics: revenue +%d cents (%s)\n", e.cents, e.order.c_str());
-    });
+    int events_handled = 0;
+    std::map<std::string, int> charged; // order -> delivery that succeeded (from order_billed)
+    auto seen = events.subscribe<order_seen>([&](const order_seen&) { ++events_handled; });
+    auto mail = mail_service(events);
+    auto analytics = analytics_service(events);
     auto auditor = events.subscribe<order_billed>([&](const bulwark::envelope<order_billed>& e) {
         ++events_handled;
-        audit.push_back(e.message().order);
+        charged[e.message().order] = e.message().delivery;
         std::printf("  audit: %s billed, correlation ...%s\n", e.message().order.c_str(),
                     tail(e.correlation_id().to_string()).c_str());
     });
@@ -233,33 +346,12 @@ int main() {
     heading("5. commands at least once (2 consumers, redelivery, dead letters)");
     bulwark::dead_letter_box<bulwark::async_message<charge_card>> dead;
     bulwark::async_bus<shop_commands> commands;
-    std::mutex charged_mutex;
-    std::map<std::string, unsigned> charged; // order -> delivery that succeeded
-    auto billing = commands.subscribe<charge_card>(
-        [&](bulwark::bus_delivery<charge_card>& d) {
-            const charge_card& c = d.message().message;
-            if (c.cents <= 0)
-                return d.dead_letter("amount must be positive"); // poison: never retried
-            if (c.order == "order-3" && d.attempt() < 3)
-                throw std::runtime_error("card processor timeout"); // nack: redelivered
-            // The event bus is called from both consumer threads; one lock keeps its handlers'
-            // output and the audit list in order (the bus itself need not be the lesson here).
-            std::lock_guard lock(charged_mutex);
-            charged[c.order] = d.attempt();
-            events.publish(order_billed{c.order}, bulwark::caused_by(d.message().metadata));
-            d.ack();
-        },
-        {.consumers = 2,
-         .per_key_order = true,
-         .delivery = bulwark::at_least_once{.max_deliveries = 5},
-         .dead_letter = dead.sink()});
+    auto billing = billing_service(commands, events, dead.sink());
     const std::vector<charge_card> to_charge{
         {"order-1", 2500}, {"order-2", 2500}, {"order-3", 990}, {"order-4", 0}};
     for (const auto& c : to_charge)
         (void)commands.publish(c, {.key = c.order});
     commands.drain();
-    for (const auto& [order, delivery] : charged)
-        std::printf("  billing: charged %s (delivery %u)\n", order.c_str(), delivery);
     for (const auto& letter : dead.items())
         std::printf("  dead letter: %s, reason \"%s\"\n", letter.message.message.order.c_str(),
                     letter.reason.c_str());
@@ -270,19 +362,20 @@ int main() {
 
     // ---- 6. request/response by correlation id ----------------------------------------------
     heading("6. request/response by correlation id");
-    std::string seen_correlation;
-    auto prices = events.respond<price_query>([&](const bulwark::envelope<price_query>& q) {
-        seen_correlation = q.id().to_string();
-        return q.message().sku == "sku-1" ? 1250 : 300;
-    });
-    auto price = events.request(price_query{"sku-1"}, 200ms);
-    std::printf("price of sku-1: %d cents (request id ...%s, reply matched to it)\n",
-                price.has_value() ? price.value() : -1, tail(seen_correlation).c_str());
+    auto prices = price_service(events);
+    bulwark::message_metadata request_md;
+    request_md.id = bulwark::message_id::generate();
+    auto quote = events.request(price_query{"sku-1"}, 200ms, request_md);
+    std::printf("price of sku-1: %d cents (request id ...%s, reply to ...%s)\n",
+                quote.has_value() ? quote->cents : -1, tail(request_md.id.to_string()).c_str(),
+                quote.has_value() ? tail(quote->request_id).c_str() : "");
     prices.unsubscribe();
     auto nobody = events.request(price_query{"sku-2"}, 200ms);
     std::printf("with the price service gone: %s\n",
                 nobody.has_value() ? "a reply?!" : nobody.error().error_code().message().c_str());
-    check(price.has_value() && price.value() == 1250, "the request gets its reply");
+    check(quote.has_value() && quote->cents == 1250, "the request gets its reply");
+    check(quote.has_value() && quote->request_id == request_md.id.to_string(),
+          "the reply answers our request (correlation id)");
     check(!nobody.has_value(), "no responder is an error, not a hang");
 
     // ---- 7. circuit breaker opens and closes ------------------------------------------------
@@ -327,7 +420,7 @@ int main() {
                 price_query::subject.data(), events.responder_count<price_query>());
     std::printf(
         "events handled: %d; commands acked: %llu, redelivered: %llu, dead-lettered: %llu\n",
-        events_handled.load(), static_cast<unsigned long long>(channel->acked()),
+        events_handled, static_cast<unsigned long long>(channel->acked()),
         static_cast<unsigned long long>(channel->redelivered()),
         static_cast<unsigned long long>(channel->dead_lettered()));
     for (const auto& letter : dead.items())
@@ -343,7 +436,8 @@ int main() {
                 static_cast<long long>(gateway_breaker.metrics().rejected));
     std::printf("registry 'inventory': %zu instances, %zu healthy\n", inventory.size(),
                 inventory.healthy().size());
-    check(audit.size() == charged.size(), "every charge published an order_billed event");
+    check(charged.size() == 3, "every charge published an order_billed event");
+    check(events_handled == 4 + 3, "both subscribers saw both orders; the auditor every charge");
     check(channel->dead_lettered() == 1, "exactly the poison command was dead-lettered");
 
     if (violations != 0) {
