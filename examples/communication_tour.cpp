@@ -137,7 +137,7 @@ template <class Bus>
 bulwark::subscription mail_service(Bus& events) {
     return events.template subscribe<order_placed>([&events](const order_placed& e) {
         std::printf("  mail%s: thanks for %s\n", where.c_str(), e.order.c_str());
-        events.publish(order_seen{"mail", e.order});
+        (void)events.publish(order_seen{"mail", e.order});
     });
 }
 template <class Bus>
@@ -145,7 +145,7 @@ bulwark::subscription analytics_service(Bus& events) {
     return events.template subscribe<order_placed>([&events](const order_placed& e) {
         std::printf("  analytics%s: revenue +%d cents (%s)\n", where.c_str(), e.cents,
                     e.order.c_str());
-        events.publish(order_seen{"analytics", e.order});
+        (void)events.publish(order_seen{"analytics", e.order});
     });
 }
 
@@ -161,9 +161,9 @@ bulwark::subscription price_service(Bus& events) {
 /// amount is poison (dead-lettered at once), order-3's card processor times out twice (the
 /// handler throws: redelivered). Each charge publishes order_billed, caused by the command.
 template <class Commands, class Bus>
-bulwark::subscription billing_service(Commands& commands, Bus& events,
-                                      bulwark::dead_letter_sink<bulwark::async_message<charge_card>>
-                                          dead_letters) {
+bulwark::subscription
+billing_service(Commands& commands, Bus& events,
+                bulwark::dead_letter_sink<bulwark::async_message<charge_card>> dead_letters) {
     auto one_at_a_time = std::make_shared<std::mutex>();
     return commands.template subscribe<charge_card>(
         [&events, one_at_a_time](bulwark::bus_delivery<charge_card>& d) {
@@ -177,8 +177,8 @@ bulwark::subscription billing_service(Commands& commands, Bus& events,
             std::lock_guard lock(*one_at_a_time);
             std::printf("  billing%s: charged %s (delivery %u)\n", where.c_str(), c.order.c_str(),
                         d.attempt());
-            events.publish(order_billed{c.order, static_cast<int>(d.attempt())},
-                           bulwark::caused_by(d.message().metadata));
+            (void)events.publish(order_billed{c.order, static_cast<int>(d.attempt())},
+                                 bulwark::caused_by(d.message().metadata));
             d.ack();
         },
         {.consumers = 2,
@@ -253,9 +253,241 @@ std::map<std::string, int> spread(const char* name, Client& client, int n,
     return served;
 }
 
+#if BULWARK_EXAMPLE_NATS
+// ---- across processes: the same services over NATS ----------------------------------------
+
+using nats_events = bulwark::bus<shop_events, bulwark::nats_transport, bulwark::json_codec>;
+using nats_commands = bulwark::jetstream_bus<shop_commands, bulwark::json_codec>;
+
+/// The fd on which a service process says it is subscribed.
+constexpr int ready_fd = 10;
+
+/// Starts this program again as `--role <role> <url> <stream>`; it lives until `alive` (its
+/// stdin) closes, and dies with this process (PR_SET_PDEATHSIG).
+pid_t start_role(const std::string& role, const std::string& url, const std::string& stream,
+                 int alive, int ready) {
+    const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+    std::vector<std::string> args{exe, "--role", role, url, stream};
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid < 0)
+        throw std::runtime_error("fork failed");
+    if (pid == 0) { // async-signal-safe calls only until execv
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            ::_exit(1);
+        ::dup2(alive, 0);
+        ::dup2(ready, ready_fd);
+        ::execv(exe.c_str(), argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+/// A service process: subscribes its role's service, says so, serves until stdin closes.
+int run_role(const std::string& role, const std::string& url, const std::string& stream) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    where = " (pid " + std::to_string(::getpid()) + ")";
+    bulwark::nats_transport nats({.servers = {url}, .name = "tour-" + role});
+    nats_events events(nats);
+    bulwark::jetstream js(nats);
+    std::unique_ptr<nats_commands> commands;
+    bulwark::subscription sub;
+    if (role == "mail") {
+        sub = mail_service(events);
+    } else if (role == "analytics") {
+        sub = analytics_service(events);
+    } else if (role == "prices") {
+        sub = price_service(events);
+    } else if (role == "billing") {
+        commands =
+            std::make_unique<nats_commands>(js, bulwark::jetstream_bus_options{.stream = stream});
+        // The dead letters are reported to the shop front as an event.
+        sub = billing_service(
+            *commands, events,
+            [&events](bulwark::dead_letter<bulwark::async_message<charge_card>>&& l) {
+                (void)events.publish(charge_dead_lettered{l.message.message.order, l.reason});
+            });
+    } else {
+        std::printf("unknown role %s\n", role.c_str());
+        return 2;
+    }
+    (void)nats.flush(); // the server has the subscription before the front hears "ready"
+    const char one = 1;
+    (void)!::write(ready_fd, &one, 1);
+    char byte = 0;
+    while (::read(0, &byte, 1) > 0) {
+    }
+    return 0;
+}
+
+/// Waits (up to 30 s: only a hung service takes that long) until `done()`.
+template <class F>
+bool wait_for(F done) {
+    for (int i = 0; i < 3000 && !done(); ++i)
+        std::this_thread::sleep_for(10ms);
+    return done();
+}
+
+/// The shop front over NATS: starts the services as processes, then sections 4-6.
+int nats_tour(const std::string& url) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    const std::string stream = "TOUR_" + std::to_string(::getpid()); // fresh on a reused server
+    std::printf("communication tour across processes over NATS (%s)\n", url.c_str());
+    heading("services as processes");
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe failed");
+    std::map<std::string, std::pair<pid_t, int>> roles; // role -> pid, write end of its stdin
+    for (const char* role : {"mail", "analytics", "billing", "prices"}) {
+        int alive[2];
+        if (::pipe2(alive, O_CLOEXEC) != 0)
+            throw std::runtime_error("pipe failed");
+        roles[role] = {start_role(role, url, stream, alive[0], ready[1]), alive[1]};
+        ::close(alive[0]);
+    }
+    ::close(ready[1]);
+    for (int i = 0; i < 4; ++i) {
+        char b = 0;
+        if (::read(ready[0], &b, 1) != 1) {
+            std::printf("a service process did not start (is the server at %s up?)\n", url.c_str());
+            return 1;
+        }
+    }
+    ::close(ready[0]);
+    auto stop = [&](const std::string& role) {
+        auto& [pid, alive] = roles[role];
+        if (pid <= 0)
+            return;
+        ::close(alive);
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+        pid = -1;
+    };
+    for (const auto& [role, proc] : roles)
+        std::printf("  %s: pid %ld\n", role.c_str(), static_cast<long>(proc.first));
+
+    bulwark::nats_transport nats({.servers = {url}, .name = "tour-front"});
+    nats_events events(nats);
+    bulwark::jetstream js(nats);
+    nats_commands commands(js, {.stream = stream});
+    std::mutex m;
+    int events_handled = 0;
+    std::map<std::string, int> charged;
+    std::vector<std::pair<std::string, std::string>> dead;
+    auto seen = events.subscribe<order_seen>([&](const order_seen&) {
+        std::lock_guard lock(m);
+        ++events_handled;
+    });
+    auto auditor = events.subscribe<order_billed>([&](const bulwark::envelope<order_billed>& e) {
+        std::lock_guard lock(m);
+        ++events_handled;
+        charged[e.message().order] = e.message().delivery;
+        std::printf("  audit (front): %s billed, correlation ...%s\n", e.message().order.c_str(),
+                    tail(e.correlation_id().to_string()).c_str());
+    });
+    auto dead_reports = events.subscribe<charge_dead_lettered>([&](const charge_dead_lettered& d) {
+        std::lock_guard lock(m);
+        dead.emplace_back(d.order, d.reason);
+    });
+    (void)nats.flush();
+    auto locked = [&](auto f) {
+        std::lock_guard lock(m);
+        return f();
+    };
+
+    heading("4. events (publish/subscribe, fan-out to two processes)");
+    for (const char* order : {"order-1", "order-2"})
+        (void)events.publish(order_placed{order, 2500});
+    const bool fanned_out = wait_for([&] { return locked([&] { return events_handled == 4; }); });
+    std::printf("published order-1 and order-2; mail and analytics (other processes) reported %d "
+                "of 4\n",
+                locked([&] { return events_handled; }));
+
+    heading("5. commands at least once over JetStream (billing process, 2 consumers)");
+    const std::vector<charge_card> to_charge{
+        {"order-1", 2500}, {"order-2", 2500}, {"order-3", 990}, {"order-4", 0}};
+    for (const auto& c : to_charge)
+        (void)commands.publish(c, {.key = c.order});
+    const bool settled =
+        wait_for([&] { return locked([&] { return charged.size() + dead.size() == 4; }); });
+    for (const auto& [order, reason] : locked([&] { return dead; }))
+        std::printf("  dead letter: %s, reason \"%s\"\n", order.c_str(), reason.c_str());
+
+    heading("6. request/response by correlation id (prices process)");
+    bulwark::message_metadata request_md;
+    request_md.id = bulwark::message_id::generate();
+    auto quote = events.request(price_query{"sku-1"}, 2s, request_md);
+    std::printf("price of sku-1: %d cents (request id ...%s, reply to ...%s)\n",
+                quote.has_value() ? quote->cents : -1, tail(request_md.id.to_string()).c_str(),
+                quote.has_value() ? tail(quote->request_id).c_str() : "");
+    stop("prices");
+    auto nobody = events.request(price_query{"sku-2"}, 2s);
+    std::printf("with the price process stopped: %s\n",
+                nobody.has_value() ? "a reply?!" : nobody.error().error_code().message().c_str());
+
+    heading("summary");
+    std::lock_guard lock(m);
+    std::printf("processes: 4 services + this front, one nats-server; events handled: %d; "
+                "commands billed: %zu, dead-lettered: %zu\n",
+                events_handled, charged.size(), dead.size());
+    check(fanned_out, "both subscriber processes saw both orders");
+    check(settled && charged.size() + dead.size() == to_charge.size(),
+          "every command is either handled or dead-lettered (nothing lost)");
+    check(charged["order-3"] == 3, "the flaky charge succeeds on its third delivery");
+    check(dead.size() == 1 && dead[0].first == "order-4",
+          "exactly the poison command was dead-lettered");
+    check(quote.has_value() && quote->cents == 1250 &&
+              quote->request_id == request_md.id.to_string(),
+          "the request gets its reply, matched by correlation id");
+    check(!nobody.has_value(), "no responder is an error, not a hang");
+    for (const auto& [role, proc] : roles)
+        if (proc.first > 0) {
+            ::close(proc.second);
+            int st = 0;
+            ::waitpid(proc.first, &st, 0);
+        }
+    if (violations != 0) {
+        std::printf("\n%d invariant(s) violated\n", violations);
+        return 1;
+    }
+    std::printf("\nall invariants held: the same service code ran in 4 processes over NATS\n");
+    return 0;
+}
+#endif
+
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+        std::printf("usage: example_communication_tour [--nats nats://127.0.0.1:PORT]\n"
+                    "  (no argument)  the tour in process\n"
+                    "  --nats URL     the services as separate processes over that nats-server\n");
+        return 0;
+    }
+#if BULWARK_EXAMPLE_NATS
+    try {
+        if (args.size() == 4 && args[0] == "--role")
+            return run_role(args[1], args[2], args[3]);
+        if (args.size() == 2 && args[0] == "--nats")
+            return nats_tour(args[1]);
+    } catch (const std::exception& e) {
+        std::printf("communication tour over NATS failed: %s\n", e.what());
+        return 1;
+    }
+#endif
+    if (!args.empty()) {
+        std::printf("%s: this build has no NATS transport (install libnats-dev and "
+                    "nlohmann-json3-dev, then reconfigure)\n",
+                    args[0].c_str());
+        return 2;
+    }
     bulwark::manual_clock clock;
 
     // ---- 1. service registry with health checks --------------------------------------------
