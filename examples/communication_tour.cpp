@@ -28,6 +28,9 @@
 #include <bulwark/channel/async_bus.hpp>
 #include <bulwark/channel/bus.hpp>
 #include <bulwark/channel/dead_letter.hpp>
+#include <bulwark/observe/listener.hpp>
+#include <bulwark/observe/metrics.hpp>
+#include <bulwark/observe/prometheus.hpp>
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/standard.hpp>
@@ -208,8 +211,8 @@ const char* state_name(bulwark::breaker_state s) {
 /// Records breaker transitions so the summary (and the invariants) can show them.
 struct transition_log {
     std::vector<std::string>* lines;
-    void on_state_change(bulwark::breaker_state from, bulwark::breaker_state to) const {
-        lines->push_back(std::string(state_name(from)) + " -> " + state_name(to));
+    void on(const bulwark::events::breaker_state_changed& e) const {
+        lines->push_back(std::string(state_name(e.from)) + " -> " + state_name(e.to));
     }
 };
 
@@ -613,14 +616,20 @@ int main(int argc, char** argv) {
     // ---- 7. circuit breaker opens and closes ------------------------------------------------
     heading("7. circuit breaker (payment gateway down, then back)");
     std::vector<std::string> transitions;
-    bulwark::basic_circuit_breaker gateway_breaker{{.window = bulwark::count_window{10},
-                                                    .failure_rate = 0.5,
-                                                    .minimum_calls = 5,
-                                                    .open_for = 30s,
-                                                    .half_open_calls = 2,
-                                                    .clock = clock},
-                                                   bulwark::default_classifier{},
-                                                   transition_log{&transitions}};
+    // The breaker's events go to the transition log and to the metrics registry (Prometheus text
+    // at the end of the summary).
+    bulwark::metrics_registry metrics;
+    bulwark::basic_circuit_breaker gateway_breaker{
+        {.window = bulwark::count_window{10},
+         .failure_rate = 0.5,
+         .minimum_calls = 5,
+         .open_for = 30s,
+         .half_open_calls = 2,
+         .clock = clock},
+        bulwark::default_classifier{},
+        bulwark::listeners{
+            transition_log{&transitions},
+            metrics.listener({.pipeline = "checkout", .policy = "payment-gateway"})}};
     auto gateway = bulwark::pipeline{std::ref(gateway_breaker)};
     bool gateway_up = false;
     int gateway_calls = 0, rejected = 0;
@@ -668,6 +677,22 @@ int main(int argc, char** argv) {
                 static_cast<long long>(gateway_breaker.metrics().rejected));
     std::printf("registry 'inventory': %zu instances, %zu healthy\n", inventory.size(),
                 inventory.healthy().size());
+    std::printf("metrics excerpt (bulwark::to_prometheus, what a /metrics scrape returns):\n");
+    const std::string text = bulwark::to_prometheus(metrics);
+    int shown = 0;
+    for (std::size_t at = 0; at < text.size() && shown < 8;) {
+        std::size_t end = text.find('\n', at);
+        if (end == std::string::npos)
+            end = text.size();
+        const std::string line = text.substr(at, end - at);
+        if (!line.empty() && line[0] != '#' && line.find(" 0") == std::string::npos) {
+            std::printf("  %s\n", line.c_str());
+            ++shown;
+        }
+        at = end + 1;
+    }
+    check(text.find("bulwark_breaker_state") != std::string::npos,
+          "the breaker's state is exported to Prometheus");
     check(charged.size() == 3, "every charge published an order_billed event");
     check(events_handled == 4 + 3, "both subscribers saw both orders; the auditor every charge");
     check(channel->dead_lettered() == 1, "exactly the poison command was dead-lettered");
