@@ -1,22 +1,36 @@
 // Users and posts: a user service that shows a user's posts by calling the post service through
 // retry + circuit breaker with a cached fallback while the post service is down; topic routing
 // (`user.*`, `post.*`) over the in-process byte transport with a dead-letter path for a poison
-// message; and command / query buses with an event-sourced user aggregate (optimistic
-// concurrency on its version) feeding a read-model projection.
+// message; and command / query buses with an event-sourced user aggregate on
+// `bulwark::eventsource` (memory event store, optimistic concurrency on the stream version)
+// feeding a read-model projection.
 //
-// In process: the post service is a function and the event store a vector here. The HTTP version
-// (post service behind a local Beast server) and the eventsource/ stores come with the HTTP and
-// consistency issues. Invariants (exit 1 if broken): the user page never fails while the post
-// service is down (cached posts are served), the breaker opens and closes again, each topic
-// handler sees only its subjects, the poison message is dead-lettered with its reason, the
-// conflicting write is refused, and the read model matches the aggregate.
+// The post service: with the HTTP part (bulwark::http), a Beast HTTP server on a loopback port
+// called through bulwark::http_transport; without it, a function in this process. Invariants
+// (exit 1 if broken): the user page never fails while the post service is down (cached posts are
+// served), the breaker opens and closes again, each topic handler sees only its subjects, the
+// poison message is dead-lettered with its reason, the conflicting write is refused and wins on
+// a reload, and the read model matches the aggregates.
 #include <bulwark/channel/bus.hpp>
 #include <bulwark/channel/cqrs.hpp>
+#include <bulwark/eventsource/aggregate.hpp>
+#include <bulwark/eventsource/memory_store.hpp>
+#include <bulwark/eventsource/projection.hpp>
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/fallback.hpp>
 #include <bulwark/policy/retry.hpp>
 #include <bulwark/transport/inproc.hpp>
+#if BULWARK_EXAMPLE_HTTP
+#include <bulwark/transport/http.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <thread>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -45,38 +59,132 @@ std::string text(std::span<const std::byte> b) {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
+#if BULWARK_EXAMPLE_HTTP
+// ---- the post service over HTTP ---------------------------------------------------------------
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+/// The post service: a Beast HTTP server on 127.0.0.1 (a free port), one connection at a time.
+/// `GET /users/<user>/posts` answers "<user>: 3 posts"; while `up` is false it answers 503.
+class post_server {
+public:
+    post_server()
+        : acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0})
+        , thread_([this] { serve(); }) {}
+    ~post_server() {
+        stop_ = true;
+        boost::system::error_code ec;
+        net::ip::tcp::socket wake(ioc_); // unblocks accept()
+        wake.connect(acceptor_.local_endpoint(), ec);
+        thread_.join();
+    }
+    post_server(const post_server&) = delete;
+    post_server& operator=(const post_server&) = delete;
+
+    std::string address() const {
+        return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+    }
+    std::atomic<bool> up{true};
+    std::atomic<int> requests{0};
+
+private:
+    void serve() {
+        while (!stop_) {
+            net::ip::tcp::socket s(ioc_);
+            boost::system::error_code ec;
+            acceptor_.accept(s, ec);
+            if (ec || stop_)
+                return;
+            boost::beast::flat_buffer buf;
+            http::request<http::string_body> req;
+            http::read(s, buf, req, ec);
+            if (ec)
+                continue;
+            ++requests;
+            const std::string target(req.target());
+            const bool ok = up.load();
+            http::response<http::string_body> res{
+                ok ? http::status::ok : http::status::service_unavailable, 11};
+            const auto user = target.substr(7, target.find('/', 7) - 7); // /users/<user>/posts
+            res.body() = ok ? user + ": 3 posts" : "post service down";
+            res.keep_alive(false);
+            res.prepare_payload();
+            http::write(s, res, ec);
+            s.shutdown(net::ip::tcp::socket::shutdown_both, ec);
+        }
+    }
+
+    net::io_context ioc_;
+    net::ip::tcp::acceptor acceptor_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+#endif
+
 // ---- the event-sourced user aggregate ---------------------------------------------------------
 
-/// An event of a user's stream.
-struct user_event {
-    std::string user;
-    std::uint64_t version = 0; ///< position in the user's stream, from 1
-    std::string kind;          ///< "registered" or "renamed"
+/// Events of a user's stream.
+struct user_registered {
+    static constexpr std::string_view event_type = "user_registered";
     std::string name;
 };
-/// Event published to the read side after an append.
-struct user_changed {
-    static constexpr std::string_view subject = "users.changed";
-    user_event event;
+struct user_renamed {
+    static constexpr std::string_view event_type = "user_renamed";
+    std::string name;
 };
 
-/// A minimal append-only store: append succeeds only at the expected version.
-struct event_store {
-    std::vector<user_event> events;
-    std::uint64_t version_of(const std::string& user) const {
-        std::uint64_t v = 0;
-        for (const auto& e : events)
-            if (e.user == user)
-                v = e.version;
-        return v;
+/// The events' codec: both carry only a name, stored as its bytes.
+struct name_codec {
+    using codec_concept = bulwark::codec_tag;
+    static constexpr std::string_view name = "text/plain";
+    template <class E>
+    void encode(const E& e, std::vector<std::byte>& out) const {
+        const auto b = bytes(e.name);
+        out.insert(out.end(), b.begin(), b.end());
     }
-    bool append(user_event e, std::uint64_t expected) {
-        if (version_of(e.user) != expected)
-            return false; // someone wrote in between: optimistic concurrency conflict
-        e.version = expected + 1;
-        events.push_back(std::move(e));
-        return true;
+    template <class E>
+    bulwark::outcome<E> decode(std::span<const std::byte> in) const {
+        if (in.empty())
+            return bulwark::errc::decode_error;
+        return E{text(in)};
     }
+};
+
+/// The user aggregate: its state is rebuilt from its events; decisions record new ones.
+struct user : bulwark::aggregate<user, name_codec, user_registered, user_renamed> {
+    bool registered = false;
+    std::string name;
+
+    void apply(const user_registered& e) {
+        registered = true;
+        name = e.name;
+    }
+    void apply(const user_renamed& e) { name = e.name; }
+
+    void register_as(const std::string& n) {
+        if (!registered)
+            record(user_registered{n});
+    }
+    void rename(const std::string& n) {
+        if (registered && n != name)
+            record(user_renamed{n});
+    }
+};
+
+/// The read model: user -> current name, fed only by the store's events.
+struct user_names : bulwark::projection<user_names, name_codec, user_registered, user_renamed> {
+    std::map<std::string, std::string> by_user;
+    void on(const user_registered& e, const bulwark::recorded_event& r) {
+        by_user[r.stream] = e.name;
+    }
+    void on(const user_renamed& e, const bulwark::recorded_event& r) { by_user[r.stream] = e.name; }
+};
+
+/// Announced after an append: the read side catches up from the store.
+struct user_changed {
+    static constexpr std::string_view subject = "users.changed";
+    std::string user;
 };
 
 /// Commands and the query of the user service.
@@ -87,7 +195,6 @@ struct register_user {
 struct rename_user {
     static constexpr std::string_view subject = "users.rename";
     std::string user, name;
-    std::uint64_t expected_version = 0; ///< the version the client read
 };
 struct get_user_name {
     static constexpr std::string_view subject = "users.get_name";
@@ -101,18 +208,34 @@ int main() {
     // ---- 1. resilient call to the post service with a cached fallback ----------------------
     std::printf("== user page: posts through retry + breaker, cached fallback ==\n");
     bulwark::manual_clock clock;
-    bool posts_up = true;
     int post_calls = 0;
-    auto post_service = [&](const std::string& user) -> bulwark::outcome<std::string> {
+#if BULWARK_EXAMPLE_HTTP
+    post_server server;
+    bulwark::http_transport http_client;
+    std::printf("  post service: Beast HTTP server on %s\n", server.address().c_str());
+    auto set_posts_up = [&](bool up) { server.up = up; };
+    auto post_service = [&](const std::string& user,
+                            bulwark::context& ctx) -> bulwark::outcome<std::string> {
+        ++post_calls;
+        const std::string target = "/users/" + user + "/posts";
+        auto r = http_client.send(server.address(), {.target = target}, ctx);
+        if (!r)
+            return r.error();
+        if (r->status != 200)
+            return bulwark::errc::transport_error;
+        return r->body + " (over HTTP)";
+    };
+#else
+    bool posts_up = true;
+    auto set_posts_up = [&](bool up) { posts_up = up; };
+    auto post_service = [&](const std::string& user,
+                            bulwark::context&) -> bulwark::outcome<std::string> {
         ++post_calls;
         if (!posts_up)
             return bulwark::errc::transport_error;
-        return user + ": 3 posts (fresh at t=" +
-               std::to_string(
-                   std::chrono::duration_cast<std::chrono::seconds>(clock.now().time_since_epoch())
-                       .count()) +
-               " s)";
+        return user + ": 3 posts (in process)";
     };
+#endif
     std::map<std::string, std::string> cache;
     bulwark::basic_circuit_breaker breaker{{.window = bulwark::count_window{10},
                                             .failure_rate = 0.5,
@@ -135,16 +258,17 @@ int main() {
     };
     auto user_page = [&](const std::string& user) {
         current_user = user;
-        std::string posts = posts_client.execute([&]() -> bulwark::outcome<std::string> {
-            auto r = post_service(user);
-            if (r.has_value())
-                cache[user] = r.value();
-            return r;
-        });
+        std::string posts =
+            posts_client.execute([&](bulwark::context& ctx) -> bulwark::outcome<std::string> {
+                auto r = post_service(user, ctx);
+                if (r.has_value())
+                    cache[user] = r.value();
+                return r;
+            });
         return posts;
     };
     std::printf("  %s\n", user_page("alice").c_str());
-    posts_up = false;
+    set_posts_up(false);
     int calls_before = post_calls;
     bool all_served = true;
     for (int i = 0; i < 6; ++i) {
@@ -160,7 +284,7 @@ int main() {
     check(all_served, "every page view is served (from cache) while the post service is down");
     check(breaker.state() == bulwark::breaker_state::open, "the breaker opens");
     clock.advance(20s);
-    posts_up = true;
+    set_posts_up(true);
     std::string back = user_page("alice");
     std::printf("  post service back: %s (breaker %s)\n", back.c_str(),
                 breaker.state() == bulwark::breaker_state::closed ? "closed" : "not closed");
@@ -207,47 +331,65 @@ int main() {
 
     // ---- 3. CQRS with an event-sourced aggregate and a projection ---------------------------
     std::printf("== commands, events, projection, queries ==\n");
-    event_store store;
+    bulwark::memory_event_store store;
+    bulwark::aggregate_repository<user, bulwark::memory_event_store> users{store};
     bulwark::bus<bulwark::topics<user_changed>> events;
-    std::map<std::string, std::string> read_model; // user -> name, fed by events only
+    user_names read_model; // fed by the store's events (catch_up after each change)
     auto projection = events.subscribe<user_changed>(
-        [&](const user_changed& c) { read_model[c.event.user] = c.event.name; });
-    int conflicts = 0;
+        [&](const user_changed&) { (void)read_model.catch_up(store); });
+    // Each command: load the aggregate, decide, save at the loaded version; announce the change.
+    auto decide = [&](const std::string& id, auto&& decision) {
+        auto u = users.load(id).value();
+        decision(u);
+        auto saved = users.save(u);
+        if (saved)
+            events.publish(user_changed{id});
+        return saved;
+    };
     bulwark::command_bus<bulwark::topics<register_user, rename_user>> commands;
     auto on_register = commands.handle<register_user>([&](const register_user& c) {
-        user_event e{c.user, 0, "registered", c.name};
-        if (store.append(e, 0))
-            events.publish(user_changed{store.events.back()});
+        (void)decide(c.user, [&](user& u) { u.register_as(c.name); });
     });
-    auto on_rename = commands.handle<rename_user>([&](const rename_user& c) {
-        if (!store.append(user_event{c.user, 0, "renamed", c.name}, c.expected_version)) {
-            ++conflicts;
-            std::printf("  rename of %s to \"%s\" refused: expected version %llu, stream is at "
-                        "%llu\n",
-                        c.user.c_str(), c.name.c_str(),
-                        static_cast<unsigned long long>(c.expected_version),
-                        static_cast<unsigned long long>(store.version_of(c.user)));
-            return;
-        }
-        events.publish(user_changed{store.events.back()});
-    });
+    auto on_rename = commands.handle<rename_user>(
+        [&](const rename_user& c) { (void)decide(c.user, [&](user& u) { u.rename(c.name); }); });
     bulwark::query_bus<bulwark::topics<get_user_name>> queries;
     auto on_query = queries.handle<get_user_name>([&](const get_user_name& q) {
-        auto it = read_model.find(q.user);
-        return it == read_model.end() ? std::string{"?"} : it->second;
+        auto it = read_model.by_user.find(q.user);
+        return it == read_model.by_user.end() ? std::string{"?"} : it->second;
     });
 
     (void)commands.send(register_user{"alice", "Alice"});
-    // Two clients read version 1 and both rename: the second write is a conflict.
-    (void)commands.send(rename_user{"alice", "Alice Liddell", 1});
-    (void)commands.send(rename_user{"alice", "Al", 1});
+    (void)commands.send(register_user{"bob", "Bob"});
+    (void)commands.send(rename_user{"alice", "Alice Liddell"});
+    // Two writers load alice at the same version and both rename her: the store takes the first
+    // append and refuses the second (its expected version is stale); the loser reloads, sees the
+    // new name, decides again and saves.
+    auto first = users.load("alice").value();
+    auto second = users.load("alice").value();
+    first.rename("Alice L.");
+    second.rename("Al");
+    const auto loaded_at = second.version();
+    auto won = users.save(first);
+    auto lost = users.save(second);
+    const bool conflict = !lost && bulwark::is_concurrency_conflict(lost.error());
+    std::printf("  two writers loaded alice at version %llu: the first save %s, the second %s\n",
+                static_cast<unsigned long long>(loaded_at), won ? "succeeded" : "failed",
+                conflict ? "is refused (concurrency conflict)" : "was not refused!");
+    events.publish(user_changed{"alice"});
+    auto again = decide("alice", [&](user& u) { u.rename("Al"); });
+    auto alice = users.load("alice").value();
     auto name = queries.ask(get_user_name{"alice"});
-    std::printf("  alice's stream: %zu events, version %llu; read model says \"%s\"\n",
-                store.events.size(), static_cast<unsigned long long>(store.version_of("alice")),
-                name.has_value() ? name.value().c_str() : "?");
-    check(conflicts == 1, "the conflicting rename is refused");
-    check(name.has_value() && name.value() == store.events.back().name,
-          "the read model matches the aggregate");
+    std::printf("  after a reload the second writer wins: alice's stream at version %llu, "
+                "aggregate says \"%s\", read model says \"%s\" (checkpoint %llu)\n",
+                static_cast<unsigned long long>(alice.version()), alice.name.c_str(),
+                name.has_value() ? name.value().c_str() : "?",
+                static_cast<unsigned long long>(read_model.checkpoint()));
+    check(won.has_value() && conflict, "the conflicting write is refused");
+    check(again.has_value() && alice.name == "Al" && alice.version() == 4,
+          "the reloaded write succeeds at the next version");
+    check(name.has_value() && name.value() == alice.name, "the read model matches the aggregate");
+    check(read_model.by_user["bob"] == users.load("bob").value().name,
+          "the read model matches every aggregate");
 
     if (violations != 0) {
         std::printf("%d invariant(s) violated\n", violations);
