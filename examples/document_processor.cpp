@@ -5,10 +5,12 @@
 // instances, one of which is failing: retry moves a failed call to another instance and a
 // per-instance breaker stops sending to the failing one.
 //
-// In process: the storage instances are functions here (the HTTP version over 3 local Beast
-// servers comes with the HTTP transport). Invariants (exit 1 if broken): every document is either
-// stored or dead-lettered (nothing lost, nothing twice), dead letters had exactly 3 deliveries,
-// never more than 4 handlers ran at once, every store call succeeded despite the failing instance.
+// With the HTTP part (bulwark::http) the storage instances are 3 Beast HTTP servers on loopback
+// ports (the third answers 503) and the client sends `PUT /docs/<name>` through
+// bulwark::http_transport; without it they are functions in this process. Invariants (exit 1 if
+// broken): every document is either stored or dead-lettered (nothing lost, nothing twice), dead
+// letters had exactly 3 deliveries, never more than 4 handlers ran at once, every store call
+// succeeded despite the failing instance.
 #include <bulwark/balance/balance.hpp>
 #include <bulwark/balance/round_robin.hpp>
 #include <bulwark/channel/async_bus.hpp>
@@ -17,6 +19,13 @@
 #include <bulwark/policy/breaker_set.hpp>
 #include <bulwark/policy/circuit_breaker/endpoint_breakers.hpp>
 #include <bulwark/policy/retry.hpp>
+#if BULWARK_EXAMPLE_HTTP
+#include <bulwark/transport/http.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -49,13 +58,92 @@ void check(bool ok, const char* invariant) {
     }
 }
 
+#if BULWARK_EXAMPLE_HTTP
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+
+/// A storage instance: a Beast HTTP server on 127.0.0.1 (a free port), one connection at a
+/// time. `PUT /docs/<name>` answers 201 and counts the name; a failing instance answers 503.
+class storage_server {
+public:
+    explicit storage_server(bool failing)
+        : failing_(failing)
+        , acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0})
+        , thread_([this] { serve(); }) {}
+    ~storage_server() {
+        stop_ = true;
+        boost::system::error_code ec;
+        net::ip::tcp::socket wake(ioc_); // unblocks accept()
+        wake.connect(acceptor_.local_endpoint(), ec);
+        thread_.join();
+    }
+    storage_server(const storage_server&) = delete;
+    storage_server& operator=(const storage_server&) = delete;
+
+    std::string address() const {
+        return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+    }
+    std::map<std::string, int> stored() {
+        std::lock_guard lock(m_);
+        return stored_;
+    }
+
+private:
+    void serve() {
+        while (!stop_) {
+            net::ip::tcp::socket s(ioc_);
+            boost::system::error_code ec;
+            acceptor_.accept(s, ec);
+            if (ec || stop_)
+                return;
+            boost::beast::flat_buffer buf;
+            http::request<http::string_body> req;
+            http::read(s, buf, req, ec);
+            if (ec)
+                continue;
+            http::response<http::string_body> res{
+                failing_ ? http::status::service_unavailable : http::status::created, 11};
+            if (!failing_) {
+                std::lock_guard lock(m_);
+                ++stored_[std::string(req.target().substr(6))]; // after "/docs/"
+            }
+            res.keep_alive(false);
+            res.prepare_payload();
+            http::write(s, res, ec);
+            s.shutdown(net::ip::tcp::socket::shutdown_both, ec);
+        }
+    }
+
+    bool failing_;
+    std::mutex m_;
+    std::map<std::string, int> stored_;
+    net::io_context ioc_;
+    net::ip::tcp::acceptor acceptor_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+#endif
+
 } // namespace
 
 int main() {
-    // ---- the storage service: 3 instances, storage-3 fails every call ----------------------
+    // ---- the storage service: 3 instances, the third fails every call ---------------------
+#if BULWARK_EXAMPLE_HTTP
+    storage_server server1(false), server2(false), server3(true);
+    const std::string broken = server3.address();
+    bulwark::registry storage{{.address = server1.address()},
+                              {.address = server2.address()},
+                              {.address = server3.address()}};
+    std::printf("storage: 3 Beast HTTP servers on %s, %s, %s (the last answers 503)\n",
+                server1.address().c_str(), server2.address().c_str(), broken.c_str());
+    bulwark::http_transport http_client;
+#else
+    const std::string broken = "storage-3:9000";
     bulwark::registry storage{{.address = "storage-1:9000"},
                               {.address = "storage-2:9000"},
                               {.address = "storage-3:9000"}};
+    std::printf("storage: 3 instances in process (storage-3 fails every call)\n");
+#endif
     bulwark::breaker_set<std::string> breakers{{.consecutive_failures = 2, .open_for = 60s}};
     auto store_client = bulwark::pipeline{
         bulwark::retry{.max_attempts = 3,
@@ -69,8 +157,21 @@ int main() {
     auto store = [&](const std::string& name) {
         auto r = store_client.try_execute([&](bulwark::context& ctx) -> bulwark::outcome<int> {
             const std::string& at = ctx.endpoint()->address();
-            if (at == "storage-3:9000")
+#if BULWARK_EXAMPLE_HTTP
+            const std::string target = "/docs/" + name;
+            auto res = http_client.send({.method = bulwark::http_method::put,
+                                         .target = target,
+                                         .body = "%PDF-1.7 ...",
+                                         .content_type = "application/pdf"},
+                                        ctx);
+            if (!res)
+                return res.error();
+            if (res->status != 201)
+                return bulwark::errc::transport_error;
+#else
+            if (at == broken)
                 return bulwark::errc::transport_error; // this instance is broken
+#endif
             std::lock_guard lock(store_mutex);
             ++stored_on[at];
             ++stored_times[name];
@@ -136,10 +237,9 @@ int main() {
     std::printf("storage calls served per instance:");
     for (const auto& [at, n] : stored_on)
         std::printf(" %s=%d", at.c_str(), n);
-    std::printf("; storage-3's breaker %s, rejected %lld calls\n",
-                breakers["storage-3:9000"].state() == bulwark::breaker_state::open ? "open"
-                                                                                   : "not open",
-                static_cast<long long>(breakers["storage-3:9000"].metrics().rejected));
+    std::printf("; the failing instance's breaker %s, rejected %lld calls\n",
+                breakers[broken].state() == bulwark::breaker_state::open ? "open" : "not open",
+                static_cast<long long>(breakers[broken].metrics().rejected));
 
     check(handled.load() + static_cast<int>(dead.items().size()) == total,
           "every document is stored or dead-lettered (nothing lost)");
@@ -151,7 +251,15 @@ int main() {
         check(letter.deliveries == 3, "a dead letter had exactly 3 deliveries");
     check(max_running.load() <= 4, "never more than 4 handlers at once");
     check(store_failures == 0, "every store call succeeded despite the failing instance");
-    check(!stored_on.contains("storage-3:9000"), "the failing instance stored nothing");
+    check(!stored_on.contains(broken), "the failing instance stored nothing");
+#if BULWARK_EXAMPLE_HTTP
+    // What the servers themselves saw: each stored document arrived once, on a healthy server.
+    std::map<std::string, int> seen = server1.stored();
+    for (const auto& [doc, n] : server2.stored())
+        seen[doc] += n;
+    check(seen == stored_times, "the servers stored exactly what the client counted, once each");
+    check(server3.stored().empty(), "the failing server stored nothing");
+#endif
     if (violations != 0) {
         std::printf("%d invariant(s) violated\n", violations);
         return 1;
