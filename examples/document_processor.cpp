@@ -44,7 +44,7 @@ namespace {
 
 /// A document to process: `kind` decides how the (pretend) parser behaves.
 struct document {
-    static constexpr std::string_view subject = "docs.incoming";
+    [[maybe_unused]] static constexpr std::string_view subject = "docs.incoming";
     std::string name;
     std::string kind; // "ok", "flaky" (fails its first delivery), "corrupt" (always fails)
 };

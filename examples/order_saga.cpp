@@ -378,7 +378,7 @@ int orchestrate(Store& store, Call& call) {
 #if BULWARK_EXAMPLE_NATS
 
 struct step_reply {
-    static constexpr std::string_view subject = "shop.saga.reply";
+    [[maybe_unused]] static constexpr std::string_view subject = "shop.saga.reply";
     bool ok = false;
     std::string error;
     static constexpr auto json_fields = bulwark::json_fields(
@@ -651,7 +651,7 @@ void check_crash_run(Store& store, local_services& svc) {
 // 1. In process: orders on an async bus, each run as a saga.
 
 struct order_submitted {
-    static constexpr std::string_view subject = "orders.submitted";
+    [[maybe_unused]] static constexpr std::string_view subject = "orders.submitted";
     order o;
 };
 using order_topics = bulwark::topics<order_submitted>;

@@ -137,7 +137,7 @@ struct user_renamed {
 /// The events' codec: both carry only a name, stored as its bytes.
 struct name_codec {
     using codec_concept = bulwark::codec_tag;
-    static constexpr std::string_view name = "text/plain";
+    [[maybe_unused]] static constexpr std::string_view name = "text/plain";
     template <class E>
     void encode(const E& e, std::vector<std::byte>& out) const {
         const auto b = bytes(e.name);
