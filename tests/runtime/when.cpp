@@ -1,5 +1,5 @@
-#include <bulwark/runtime/when.hpp>
 #include <bulwark/runtime/steady_clock.hpp>
+#include <bulwark/runtime/when.hpp>
 #include <bulwark/testing/manual_clock.hpp>
 
 #include <catch2/catch.hpp>
@@ -42,8 +42,8 @@ TEST_CASE("when_all waits for every task and yields their values in argument ord
     bulwark::manual_clock clock;
     std::vector<int> stopped;
     timed t{clock, &stopped};
-    auto running = bulwark::spawn(bulwark::when_all(t.value(30ms, 1), t.nothing(10ms),
-                                                    t.value(20ms, 3)));
+    auto running =
+        bulwark::spawn(bulwark::when_all(t.value(30ms, 1), t.nothing(10ms), t.value(20ms, 3)));
     CHECK_FALSE(running.done());
     clock.advance(20ms);
     CHECK_FALSE(running.done()); // the 30 ms one is still running
@@ -83,16 +83,15 @@ TEST_CASE("when_all with a stop_source stops the others when one branch fails",
     std::vector<int> stopped;
     timed t{clock, &stopped};
     std::stop_source stop;
-    auto running = bulwark::spawn(bulwark::when_all(stop, t.value(1h, 7, stop.get_token()),
-                                                    t.fail(10ms, "broke")));
+    auto running = bulwark::spawn(
+        bulwark::when_all(stop, t.value(1h, 7, stop.get_token()), t.fail(10ms, "broke")));
     clock.advance(10ms);
     REQUIRE(running.done()); // the hour-long branch gave up on the stop
     CHECK(stopped == std::vector<int>{7});
     CHECK_THROWS_WITH(running.get(), "broke");
 }
 
-TEST_CASE("when_any yields the first task's value and stops the losers",
-          "[runtime][when][async]") {
+TEST_CASE("when_any yields the first task's value and stops the losers", "[runtime][when][async]") {
     bulwark::manual_clock clock;
     std::vector<int> stopped;
     timed t{clock, &stopped};
@@ -105,7 +104,7 @@ TEST_CASE("when_any yields the first task's value and stops the losers",
     REQUIRE(running.done());
     CHECK(losers.stop_requested());
     std::sort(stopped.begin(), stopped.end()); // stop callbacks run in no given order
-    CHECK(stopped == std::vector<int>{1, 3}); // both losers observed the stop and finished
+    CHECK(stopped == std::vector<int>{1, 3});  // both losers observed the stop and finished
     auto first = running.get();
     CHECK(first.index() == 1);
     CHECK(std::get<1>(first) == 2);
@@ -149,8 +148,8 @@ TEST_CASE("when_all and when_any on real time, with branches finishing on the ti
         auto [a, b] = bulwark::sync_wait(bulwark::when_all(after(1ms, 1, {}), after(2ms, 2, {})));
         CHECK(a + b == 3);
         std::stop_source losers;
-        auto first = bulwark::sync_wait(bulwark::when_any(
-            losers, after(1h, 1, losers.get_token()), after(1ms, 2, losers.get_token())));
+        auto first = bulwark::sync_wait(bulwark::when_any(losers, after(1h, 1, losers.get_token()),
+                                                          after(1ms, 2, losers.get_token())));
         CHECK(first.index() == 1);
     }
 }

@@ -19,8 +19,8 @@
 #include <bulwark/runtime/task.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -160,26 +160,31 @@ struct start_on_runner {
         std::exception_ptr error;
         using slot_type = std::conditional_t<std::is_void_v<T>, bool, T>;
         std::optional<slot_type> value;
-        try {
-            if constexpr (std::is_void_v<T>) {
-                co_await std::move(t);
-                value.emplace(true);
-            } else {
-                value.emplace(co_await std::move(t));
+        {
+            // The task (and any exception it holds) is destroyed before the handler runs: the
+            // handler's side (a future's waiter) owns the only reference afterwards.
+            task<T> job = std::move(t);
+            try {
+                if constexpr (std::is_void_v<T>) {
+                    co_await std::move(job);
+                    value.emplace(true);
+                } else {
+                    value.emplace(co_await std::move(job));
+                }
+            } catch (...) {
+                error = std::current_exception();
             }
-        } catch (...) {
-            error = std::current_exception();
         }
         auto where = boost::asio::get_associated_executor(handler, ex);
-        boost::asio::dispatch(where, [h = std::move(handler), error,
-                                      v = std::move(value)]() mutable {
-            if constexpr (std::is_void_v<T>)
-                std::move(h)(error);
-            else if (v)
-                std::move(h)(error, std::move(*v));
-            else
-                std::move(h)(error, T{});
-        });
+        boost::asio::dispatch(
+            where, [h = std::move(handler), e = std::move(error), v = std::move(value)]() mutable {
+                if constexpr (std::is_void_v<T>)
+                    std::move(h)(std::move(e));
+                else if (v)
+                    std::move(h)(std::move(e), std::move(*v));
+                else
+                    std::move(h)(std::move(e), T{});
+            });
     }
 };
 
