@@ -13,6 +13,7 @@
 /// A callable that fits none is rejected by the front's static_assert.
 
 #include <bulwark/channel/envelope.hpp>
+#include <bulwark/detail/enum_text.hpp>
 
 #include <functional>
 #include <type_traits>
@@ -27,6 +28,21 @@ enum class handler_shape : unsigned char {
     message,  ///< with the message
     envelope, ///< with the message's envelope
 };
+
+/// The enumerator's name ("none", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(handler_shape v) noexcept {
+    switch (v) {
+    case handler_shape::none:
+        return "none";
+    case handler_shape::delivery:
+        return "delivery";
+    case handler_shape::message:
+        return "message";
+    case handler_shape::envelope:
+        return "envelope";
+    }
+    return "unknown";
+}
 
 /// The shape of `F` on a front that passes the message as `Msg` (e.g. `const M&`), the envelope
 /// as `Env` (`void`: the front has no metadata) and the explicit-ack handle as `Del` (`void`:

@@ -11,6 +11,7 @@
 /// (`$SYS`, `$JS`, `$KV`) is reserved for the system.
 
 #include <bulwark/core/error.hpp>
+#include <bulwark/detail/enum_text.hpp>
 
 #include <cstddef>
 #include <string>
@@ -21,8 +22,30 @@ namespace bulwark {
 /// What a subject is used for: publishing (no wildcards) or subscribing (wildcards allowed).
 enum class subject_use { publish, subscribe };
 
+/// The enumerator's name ("publish", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(subject_use v) noexcept {
+    switch (v) {
+    case subject_use::publish:
+        return "publish";
+    case subject_use::subscribe:
+        return "subscribe";
+    }
+    return "unknown";
+}
+
 /// Whether `$`-prefixed (system) subjects are accepted.
 enum class reserved_subjects { reject, allow };
+
+/// The enumerator's name ("reject", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(reserved_subjects v) noexcept {
+    switch (v) {
+    case reserved_subjects::reject:
+        return "reject";
+    case reserved_subjects::allow:
+        return "allow";
+    }
+    return "unknown";
+}
 
 /// Why a subject is invalid (`ok` when it is valid).
 enum class subject_problem {
@@ -36,6 +59,31 @@ enum class subject_problem {
     reserved,               ///< a `$`-prefixed subject where system subjects are not allowed
     invalid_utf8,           ///< the bytes are not well-formed UTF-8 (NATS rejects them)
 };
+
+/// The enumerator's name ("ok", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(subject_problem v) noexcept {
+    switch (v) {
+    case subject_problem::ok:
+        return "ok";
+    case subject_problem::empty:
+        return "empty";
+    case subject_problem::empty_token:
+        return "empty_token";
+    case subject_problem::invalid_character:
+        return "invalid_character";
+    case subject_problem::partial_wildcard:
+        return "partial_wildcard";
+    case subject_problem::full_wildcard_not_last:
+        return "full_wildcard_not_last";
+    case subject_problem::wildcard_on_publish:
+        return "wildcard_on_publish";
+    case subject_problem::reserved:
+        return "reserved";
+    case subject_problem::invalid_utf8:
+        return "invalid_utf8";
+    }
+    return "unknown";
+}
 
 /// A readable reason for `p`, for error messages.
 constexpr std::string_view describe(subject_problem p) noexcept {

@@ -9,6 +9,7 @@
 /// and from retries; `failure_on<E...>` counts only the listed exception types.
 
 #include <bulwark/core/outcome.hpp>
+#include <bulwark/detail/enum_text.hpp>
 
 #include <concepts>
 #include <type_traits>
@@ -18,6 +19,19 @@ namespace bulwark {
 
 /// What an outcome means for a policy.
 enum class verdict { success, failure, ignore };
+
+/// The enumerator's name ("success", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(verdict v) noexcept {
+    switch (v) {
+    case verdict::success:
+        return "success";
+    case verdict::failure:
+        return "failure";
+    case verdict::ignore:
+        return "ignore";
+    }
+    return "unknown";
+}
 
 /// A callable that classifies `outcome<R>`.
 template <class C, class R>

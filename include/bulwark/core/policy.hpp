@@ -15,6 +15,7 @@
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/runtime/task.hpp>
 
 #include <concepts>
@@ -41,6 +42,33 @@ enum class policy_kind {
     fallback,
     balance,
 };
+
+/// The enumerator's name ("other", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(policy_kind v) noexcept {
+    switch (v) {
+    case policy_kind::other:
+        return "other";
+    case policy_kind::total_timeout:
+        return "total_timeout";
+    case policy_kind::attempt_timeout:
+        return "attempt_timeout";
+    case policy_kind::retry:
+        return "retry";
+    case policy_kind::hedge:
+        return "hedge";
+    case policy_kind::circuit_breaker:
+        return "circuit_breaker";
+    case policy_kind::bulkhead:
+        return "bulkhead";
+    case policy_kind::rate_limiter:
+        return "rate_limiter";
+    case policy_kind::fallback:
+        return "fallback";
+    case policy_kind::balance:
+        return "balance";
+    }
+    return "unknown";
+}
 
 namespace detail {
 
@@ -91,6 +119,21 @@ inline constexpr policy_kind policy_kind_v = detail::kind_of<policy_type_t<P>>()
 /// outside every repeater (at most one); an `attempt_timeout` bounds one attempt and must be
 /// inside a repeater.
 enum class composition_role { none, repeater, total_timeout, attempt_timeout };
+
+/// The enumerator's name ("none", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(composition_role v) noexcept {
+    switch (v) {
+    case composition_role::none:
+        return "none";
+    case composition_role::repeater:
+        return "repeater";
+    case composition_role::total_timeout:
+        return "total_timeout";
+    case composition_role::attempt_timeout:
+        return "attempt_timeout";
+    }
+    return "unknown";
+}
 
 /// The role that a `policy_kind` implies.
 constexpr composition_role role_of(policy_kind k) noexcept {

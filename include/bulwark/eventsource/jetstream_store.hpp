@@ -35,6 +35,7 @@
 /// - **Reads** come from the stream leader (an ordered consumer for the events, `STREAM.MSG.GET`
 ///   for the last append of a stream id), never from a lagging replica.
 
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/eventsource/event_store.hpp>
 #include <bulwark/transport/nats.hpp>
@@ -60,6 +61,19 @@ enum class writer_serialization {
     always,
     never, ///< trust the server (R1, or nats-server >= 2.11)
 };
+
+/// The enumerator's name ("automatic", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(writer_serialization v) noexcept {
+    switch (v) {
+    case writer_serialization::automatic:
+        return "automatic";
+    case writer_serialization::always:
+        return "always";
+    case writer_serialization::never:
+        return "never";
+    }
+    return "unknown";
+}
 
 /// Settings of `jetstream_event_store`.
 struct jetstream_event_store_options {

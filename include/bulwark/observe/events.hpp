@@ -14,6 +14,7 @@
 
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/enum_text.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -29,6 +30,9 @@ class endpoint_identity;                     // <bulwark/core/endpoint_info.hpp>
 /// The typed events of bulwark (see the file comment for lifetime rules). Each has a
 /// `static constexpr std::string_view event_name` (its type's name) for generic listeners.
 namespace events {
+
+// The enums below print through bulwark's shared operator<< (found here by ADL).
+using bulwark::operator<<;
 
 // ---- retry ------------------------------------------------------------------------------------
 
@@ -80,6 +84,19 @@ struct breaker_rejected {
 };
 /// How the breaker recorded an admitted call (resilience4j's `kind` tag).
 enum class call_kind : std::uint8_t { successful, failed, ignored };
+
+/// The enumerator's name ("successful", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(call_kind v) noexcept {
+    switch (v) {
+    case call_kind::successful:
+        return "successful";
+    case call_kind::failed:
+        return "failed";
+    case call_kind::ignored:
+        return "ignored";
+    }
+    return "unknown";
+}
 /// The breaker recorded an admitted call.
 struct breaker_call {
     static constexpr std::string_view event_name = "breaker_call";
@@ -90,6 +107,17 @@ struct breaker_call {
 
 /// Which timeout fired.
 enum class timeout_kind : std::uint8_t { total, per_attempt };
+
+/// The enumerator's name ("total", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(timeout_kind v) noexcept {
+    switch (v) {
+    case timeout_kind::total:
+        return "total";
+    case timeout_kind::per_attempt:
+        return "per_attempt";
+    }
+    return "unknown";
+}
 /// A timeout's deadline passed before the call (or attempt) completed.
 struct timeout_expired {
     static constexpr std::string_view event_name = "timeout_expired";
@@ -243,6 +271,23 @@ struct transport_reconnected {
 
 /// The kind of a span (OpenTelemetry SpanKind).
 enum class span_kind : std::uint8_t { internal, client, server, producer, consumer };
+
+/// The enumerator's name ("internal", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(span_kind v) noexcept {
+    switch (v) {
+    case span_kind::internal:
+        return "internal";
+    case span_kind::client:
+        return "client";
+    case span_kind::server:
+        return "server";
+    case span_kind::producer:
+        return "producer";
+    case span_kind::consumer:
+        return "consumer";
+    }
+    return "unknown";
+}
 
 /// One attribute of a span (OpenTelemetry semantic-convention key, e.g. `messaging.system`).
 struct span_attribute {

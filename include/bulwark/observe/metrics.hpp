@@ -15,6 +15,7 @@
 /// ```
 
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/observe/detail/striped.hpp>
 #include <bulwark/observe/events.hpp>
@@ -58,6 +59,36 @@ enum class metric_group : std::uint16_t {
     channel = 1 << 8,
     transport = 1 << 9,
 };
+
+/// The enumerator's name ("none", ...); "unknown" for a value outside the enum; a combination of
+/// groups is "unknown".
+constexpr std::string_view to_string(metric_group v) noexcept {
+    switch (v) {
+    case metric_group::none:
+        return "none";
+    case metric_group::retry:
+        return "retry";
+    case metric_group::breaker:
+        return "breaker";
+    case metric_group::timeout:
+        return "timeout";
+    case metric_group::bulkhead:
+        return "bulkhead";
+    case metric_group::rate_limiter:
+        return "rate_limiter";
+    case metric_group::hedge:
+        return "hedge";
+    case metric_group::fallback:
+        return "fallback";
+    case metric_group::balance:
+        return "balance";
+    case metric_group::channel:
+        return "channel";
+    case metric_group::transport:
+        return "transport";
+    }
+    return "unknown";
+}
 constexpr metric_group operator|(metric_group a, metric_group b) noexcept {
     return static_cast<metric_group>(static_cast<std::uint16_t>(a) | static_cast<std::uint16_t>(b));
 }

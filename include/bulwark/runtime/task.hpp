@@ -4,7 +4,9 @@
 ///
 /// The coroutine driver of every policy (`async_execute`) returns a `task`. It is deliberately
 /// small: lazy start, symmetric transfer to the awaiting coroutine, exceptions carried to the
-/// awaiter. Interop with Asio lives in `core/asio_scheduler.hpp`.
+/// awaiter. A task has no executor: it continues on the thread that resumes it. Running tasks on
+/// an Asio executor (`start_on`, `resume_on`, timers there) lives in `runtime/asio_scheduler.hpp`;
+/// `when_all` / `when_any` in `runtime/when.hpp`.
 
 #include <atomic>
 #include <concepts>
@@ -102,8 +104,10 @@ public:
 
     /// True once the coroutine has run to completion.
     bool done() const noexcept { return !h_ || h_.done(); }
+    /// False for a default-constructed or moved-from task.
     bool valid() const noexcept { return static_cast<bool>(h_); }
 
+    /// `co_await std::move(t)`: starts the task and resumes the awaiter when it ends.
     auto operator co_await() && noexcept {
         struct awaiter {
             handle_type h;
@@ -139,17 +143,25 @@ inline task<void> task_promise<void>::get_return_object() noexcept {
 }
 } // namespace detail
 
-/// A task started eagerly on the calling thread; it runs until its first suspension.
+/// The result type of `spawn`: a task started eagerly on the calling thread, which ran until its
+/// first suspension; it continues on whichever thread resumes it (a `manual_clock`'s
+/// `advance`, a timer thread, an executor).
 ///
 /// Used with `manual_clock`: spawn, advance the clock, then check `done()` and `get()`.
+/// **Thread safety:** `done()` may be polled while another thread finishes the task only if that
+/// thread's work happens-before the poll (a manual clock advanced on this thread); on real time,
+/// use `sync_wait` or `start_on` instead. **Ownership:** move-only; destroying it before `done()`
+/// destroys the suspended coroutine (its pending sleeps must not fire afterwards).
 template <class T>
 class [[nodiscard]] spawned {
 public:
+    /// Starts `t` now (see `spawn`).
     explicit spawned(task<T> t)
         : task_(std::move(t)) {
         if (task_.valid())
             task_.handle().resume();
     }
+    /// True once the task has run to completion.
     bool done() const noexcept { return task_.done(); }
     /// The result; rethrows the coroutine's exception. Precondition: `done()`.
     T get() { return task_.handle().promise().take(); }
@@ -158,7 +170,7 @@ private:
     task<T> task_;
 };
 
-/// Starts `t` now on this thread (see `spawned`).
+/// Starts `t` now on this thread; returns the running task as a `spawned<T>`.
 template <class T>
 spawned<T> spawn(task<T> t) {
     return spawned<T>{std::move(t)};

@@ -28,6 +28,7 @@
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/timeout.hpp>
 #include <bulwark/saga/saga_store.hpp>
@@ -59,6 +60,33 @@ enum class saga_event_kind : std::uint8_t {
     compensated,         ///< every completed step was compensated
     store_failed, ///< the store could not record progress: the saga stops here, to be resumed
 };
+
+/// The enumerator's name ("started", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(saga_event_kind v) noexcept {
+    switch (v) {
+    case saga_event_kind::started:
+        return "started";
+    case saga_event_kind::resumed:
+        return "resumed";
+    case saga_event_kind::step_completed:
+        return "step_completed";
+    case saga_event_kind::step_failed:
+        return "step_failed";
+    case saga_event_kind::step_compensated:
+        return "step_compensated";
+    case saga_event_kind::compensation_failed:
+        return "compensation_failed";
+    case saga_event_kind::parked:
+        return "parked";
+    case saga_event_kind::completed:
+        return "completed";
+    case saga_event_kind::compensated:
+        return "compensated";
+    case saga_event_kind::store_failed:
+        return "store_failed";
+    }
+    return "unknown";
+}
 
 /// One saga event. Views are valid during the listener call only.
 struct saga_event {

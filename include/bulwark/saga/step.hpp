@@ -76,14 +76,41 @@ struct no_compensation {
 
 namespace detail {
 
+/// True when `F` can be a step's action or compensation.
+template <class F>
+inline constexpr bool step_callable =
+    std::is_invocable_v<F&, saga_context&> || std::is_invocable_v<F&>;
+
+// One line at the step's construction; the compiler prints `Given` in the instantiation context.
+template <class Given>
+constexpr void step_action_check() {
+    static_assert(step_callable<Given>, "bulwark::step: the action must be callable as "
+                                        "f(bulwark::saga_context&) or f() (got Given)");
+}
+template <class Given>
+constexpr void step_compensation_check() {
+    static_assert(step_callable<Given>,
+                  "bulwark::step: the compensation must be callable as "
+                  "f(bulwark::saga_context&) or f(), or be bulwark::no_compensation (got Given)");
+}
+
 /// Calls a step callable as `f(saga_context&)` or `f()` and reduces what it returns to
 /// `outcome<void>`: void or any value is a success; an `outcome` or an expected-like value
 /// without a value is a failure (the latter as `errc::rejected`).
 template <class F>
+outcome<void> call_step_checked(F& f, saga_context& sc);
+
+template <class F>
 outcome<void> call_step(F& f, saga_context& sc) {
-    static_assert(std::is_invocable_v<F&, saga_context&> || std::is_invocable_v<F&>,
-                  "bulwark::step: an action or compensation must be callable as "
-                  "f(bulwark::saga_context&) or f()");
+    if constexpr (!step_callable<F>) {
+        return errc::rejected; // unreachable: the step's constructor already failed to compile
+    } else {
+        return call_step_checked(f, sc);
+    }
+}
+
+template <class F>
+outcome<void> call_step_checked(F& f, saga_context& sc) {
     auto invoke = [&]() -> decltype(auto) {
         if constexpr (std::is_invocable_v<F&, saga_context&>)
             return f(sc);
@@ -140,6 +167,9 @@ public:
         , compensation_(std::move(compensation))
         , policies_(std::move(policies))
         , compensation_policies_(std::move(compensation_policies)) {
+        detail::step_action_check<Action>();
+        if constexpr (!std::is_same_v<Compensation, no_compensation>)
+            detail::step_compensation_check<Compensation>();
         detail::require(!name_.empty(), "step", "name", "not empty", name_);
     }
 

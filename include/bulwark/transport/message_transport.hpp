@@ -18,6 +18,7 @@
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/enum_text.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -49,6 +50,19 @@ struct settle {
     static constexpr settle nack(duration d = {}) noexcept { return {kind::nack, d}; }
     static constexpr settle term() noexcept { return {kind::term, {}}; }
 };
+
+/// The enumerator's name ("ack", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(settle::kind v) noexcept {
+    switch (v) {
+    case settle::kind::ack:
+        return "ack";
+    case settle::kind::nack:
+        return "nack";
+    case settle::kind::term:
+        return "term";
+    }
+    return "unknown";
+}
 
 /// One received message as a byte transport hands it to a subscriber callback.
 ///

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <bit>
+#include <bulwark/detail/enum_text.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,19 @@ enum class push_status : unsigned char {
     full,   ///< no free slot; the value was not touched
     closed, ///< the queue was closed; the value was not touched
 };
+
+/// The enumerator's name ("ok", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(push_status v) noexcept {
+    switch (v) {
+    case push_status::ok:
+        return "ok";
+    case push_status::full:
+        return "full";
+    case push_status::closed:
+        return "closed";
+    }
+    return "unknown";
+}
 
 } // namespace bulwark
 

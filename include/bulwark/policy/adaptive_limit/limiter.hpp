@@ -14,6 +14,7 @@
 /// 10 samples, `min_rtt` 100 us.
 
 #include <bulwark/core/time_types.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/adaptive_limit/sample.hpp>
 
@@ -39,6 +40,19 @@ enum class limit_outcome {
     dropped, ///< a loss signal: the call timed out or the server shed it
     ignored, ///< no sample: cancelled by the caller, or an exception that says nothing of load
 };
+
+/// The enumerator's name ("success", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(limit_outcome v) noexcept {
+    switch (v) {
+    case limit_outcome::success:
+        return "success";
+    case limit_outcome::dropped:
+        return "dropped";
+    case limit_outcome::ignored:
+        return "ignored";
+    }
+    return "unknown";
+}
 
 /// A permit of an `adaptive_limiter`: when the call started and how many were in flight then.
 struct limit_permit {

@@ -100,14 +100,35 @@ struct circuit_breaker_options {
     any_clock clock{};
 };
 
-/// What a breaker has seen, at one moment.
+/// What a breaker has seen, at one moment (`circuit_breaker::metrics()`).
+///
+/// Two kinds of numbers: **windowed** ones describe the breaker's current judgement and are
+/// reset when it closes (`window`, `consecutive_failures`, `trips`); **lifetime** ones only ever
+/// grow, from construction (`total_trips`, `total_rejected`, and `rejected`, its older name):
+/// export those as monotonic counters. Each field is read on its own (relaxed), so a snapshot
+/// taken while calls run is consistent per field, not across fields.
 struct breaker_metrics {
+    /// The state now.
     breaker_state state = breaker_state::closed;
-    window_snapshot window{};              ///< calls / failures / slow calls in the window
-    std::int64_t consecutive_failures = 0; ///< failures in a row (consecutive mode)
-    std::int64_t rejected = 0;             ///< calls rejected since construction
-    std::int64_t trips = 0;                ///< opens since the breaker last closed from half-open
+    /// Calls / failures / slow calls in the sliding window (count or time window); emptied when
+    /// the breaker closes. Always empty in consecutive mode (`consecutive_failures` > 0).
+    window_snapshot window{};
+    /// Failures in a row (consecutive mode); back to 0 on a success and when the breaker closes.
+    std::int64_t consecutive_failures = 0;
+    /// Calls rejected since construction (open, forced open, or half-open with its trial calls
+    /// taken). Never reset: the same count as `total_rejected`.
+    std::int64_t rejected = 0;
+    /// Opens since the breaker last closed from half-open (or was reset): the trip count that
+    /// grows the open time (`open_multiplier`). Back to 0 on close.
+    std::int64_t trips = 0;
+    /// Moves to `open` since construction (thresholds crossed, failed or stalled half-open
+    /// trials, `trip()`); `isolate()` (forced open) is not counted. Never reset.
+    std::int64_t total_trips = 0;
+    /// Calls rejected since construction. Never reset.
+    std::int64_t total_rejected = 0;
+    /// `window.failures / window.calls` (0 for an empty window).
     double failure_rate() const noexcept { return window.failure_rate(); }
+    /// `window.slow / window.calls` (0 for an empty window).
     double slow_call_rate() const noexcept { return window.slow_rate(); }
 };
 

@@ -140,6 +140,7 @@ private:
         0}; ///< (epoch16 << 48) | done << 32 | failed << 16 | slow
     std::atomic<std::int64_t> rejected_{0};
     std::atomic<std::int64_t> trips_{0};
+    std::atomic<std::int64_t> total_trips_{0}; ///< never reset (metrics only)
     std::mutex transition_mutex_;
     window_snapshot last_cause_{}; ///< the window behind the last transition (under the mutex)
 };
@@ -391,6 +392,7 @@ inline breaker_transition breaker_core::move_locked(std::uint64_t from, breaker_
     switch (to) {
     case breaker_state::open: {
         std::int64_t trips = trips_.fetch_add(1, std::memory_order_relaxed) + 1;
+        total_trips_.fetch_add(1, std::memory_order_relaxed);
         open_until_.store(saturating_add(t, open_time(trips)).time_since_epoch().count(),
                           std::memory_order_release);
         break;
@@ -437,6 +439,8 @@ inline breaker_metrics breaker_core::metrics() noexcept {
     m.consecutive_failures = consecutive_.load(std::memory_order_relaxed);
     m.rejected = rejected_.load(std::memory_order_relaxed);
     m.trips = trips_.load(std::memory_order_relaxed);
+    m.total_trips = total_trips_.load(std::memory_order_relaxed);
+    m.total_rejected = m.rejected;
     return m;
 }
 

@@ -7,6 +7,7 @@
 #include <bulwark/core/classify.hpp>
 #include <bulwark/core/context.hpp>
 #include <bulwark/core/outcome.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/policy/retry/backoff.hpp>
 #include <bulwark/policy/retry/budget.hpp>
@@ -26,6 +27,25 @@ enum class retry_stop : std::uint8_t {
     stopped,            ///< stop was requested for the call (before or while waiting)
     budget_exhausted,   ///< the retry budget refused the retry
 };
+
+/// The enumerator's name ("not_retryable", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(retry_stop v) noexcept {
+    switch (v) {
+    case retry_stop::not_retryable:
+        return "not_retryable";
+    case retry_stop::attempts_exhausted:
+        return "attempts_exhausted";
+    case retry_stop::deadline:
+        return "deadline";
+    case retry_stop::max_duration:
+        return "max_duration";
+    case retry_stop::stopped:
+        return "stopped";
+    case retry_stop::budget_exhausted:
+        return "budget_exhausted";
+    }
+    return "unknown";
+}
 
 namespace detail {
 

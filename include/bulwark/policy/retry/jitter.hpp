@@ -4,6 +4,7 @@
 /// when the aggregate is made" member. Public names live in <bulwark/policy/retry/backoff.hpp>.
 
 #include <bulwark/core/error.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/hash.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
@@ -22,6 +23,23 @@ enum class jitter_kind : std::uint8_t {
     decorrelated, ///< min(cap, U[base, 3·previous])   (AWS "decorrelated jitter")
     grpc,         ///< r · U[0.8, 1.2]                 (gRPC A6 retry backoff)
 };
+
+/// The enumerator's name ("none", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(jitter_kind v) noexcept {
+    switch (v) {
+    case jitter_kind::none:
+        return "none";
+    case jitter_kind::full:
+        return "full";
+    case jitter_kind::equal:
+        return "equal";
+    case jitter_kind::decorrelated:
+        return "decorrelated";
+    case jitter_kind::grpc:
+        return "grpc";
+    }
+    return "unknown";
+}
 
 /// A small, fast random source for jitter (SplitMix64). Not for cryptography.
 ///

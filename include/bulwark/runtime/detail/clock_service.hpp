@@ -21,6 +21,9 @@ struct timer_node {
     time_point due{};
     std::uint64_t seq = 0;
     void (*fire)(timer_node*) noexcept = nullptr;
+    /// Resumes the waiter as stopped. A service whose `cancel` returns false for a queued node
+    /// (it resumes waiters on its own executor, `asio_scheduler`) calls this one later instead.
+    void (*abort)(timer_node*) noexcept = nullptr;
 };
 
 struct timer_order {
@@ -31,8 +34,10 @@ struct timer_order {
 
 /// The erased core behind `any_clock` and the async sleeps: a time source with timers.
 ///
-/// `cancel` returns true when the node was still queued (the caller then owns the wake-up);
-/// false when the timer is already firing (the service will call `fire`).
+/// `cancel` returns true when the node was still queued (the caller then owns the wake-up, on
+/// the cancelling thread); false when the service will wake the waiter itself: the timer is
+/// already firing (`fire`), or the service resumes cancelled waiters on its own executor
+/// (`abort`, `asio_scheduler`).
 class clock_service {
 public:
     virtual ~clock_service() = default;
@@ -90,6 +95,7 @@ public:
         waiter_ = h;
         due = saturating_add(svc_->now(), delay_);
         fire = [](timer_node* n) noexcept { static_cast<sleep_awaiter*>(n)->complete(true); };
+        abort = [](timer_node* n) noexcept { static_cast<sleep_awaiter*>(n)->complete(false); };
         svc_->schedule(this);
         if (stop_.stop_possible())
             on_stop_.emplace(stop_, canceller{this});

@@ -5,6 +5,7 @@
 
 #include <bulwark/core/error.hpp>
 #include <bulwark/core/headers.hpp>
+#include <bulwark/detail/enum_text.hpp>
 
 #include <cstdint>
 #include <string>

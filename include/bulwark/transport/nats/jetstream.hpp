@@ -8,6 +8,7 @@
 #include <bulwark/core/headers.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/transport/nats/status.hpp>
 #include <bulwark/transport/nats/transport.hpp>
@@ -34,9 +35,33 @@ inline constexpr std::string_view nats_msg_id_header = "Nats-Msg-Id";
 
 /// Where a stream keeps its messages.
 enum class stream_storage : unsigned char { file, memory };
+
+/// The enumerator's name ("file", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(stream_storage v) noexcept {
+    switch (v) {
+    case stream_storage::file:
+        return "file";
+    case stream_storage::memory:
+        return "memory";
+    }
+    return "unknown";
+}
 /// When a stream drops messages: by limits (age, count, bytes), once every consumer acked
 /// (interest), or once one consumer acked (work queue).
 enum class stream_retention : unsigned char { limits, interest, work_queue };
+
+/// The enumerator's name ("limits", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(stream_retention v) noexcept {
+    switch (v) {
+    case stream_retention::limits:
+        return "limits";
+    case stream_retention::interest:
+        return "interest";
+    case stream_retention::work_queue:
+        return "work_queue";
+    }
+    return "unknown";
+}
 
 /// A stream's configuration (`jsStreamConfig`). Fields left at their defaults are the server's.
 struct stream_config {

@@ -5,6 +5,7 @@
 /// connection (connected, disconnected, reconnected, closed, error).
 
 #include <bulwark/core/time.hpp>
+#include <bulwark/detail/enum_text.hpp>
 #include <bulwark/detail/validate.hpp>
 
 #include <chrono>
@@ -26,6 +27,23 @@ enum class nats_event_kind : unsigned char {
     closed,       ///< closed for good (drain finished, `max_reconnects` reached, or destroyed)
     error,        ///< an asynchronous error (slow consumer, permissions); `detail` says which
 };
+
+/// The enumerator's name ("connected", ...); "unknown" for a value outside the enum.
+constexpr std::string_view to_string(nats_event_kind v) noexcept {
+    switch (v) {
+    case nats_event_kind::connected:
+        return "connected";
+    case nats_event_kind::disconnected:
+        return "disconnected";
+    case nats_event_kind::reconnected:
+        return "reconnected";
+    case nats_event_kind::closed:
+        return "closed";
+    case nats_event_kind::error:
+        return "error";
+    }
+    return "unknown";
+}
 
 /// One connection event, as a `nats_listener` receives it.
 ///
