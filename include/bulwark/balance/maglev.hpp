@@ -9,6 +9,7 @@
 #include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -80,6 +81,34 @@ public:
         }
         /// The number of slots.
         std::size_t size() const noexcept { return n_ != nullptr ? narrow_.size() : wide_.size(); }
+
+        /// Iterates the slots' endpoints in slot order (as the table of pointers did).
+        class iterator {
+        public:
+            using value_type = const endpoint*;
+            using difference_type = std::ptrdiff_t;
+            iterator() = default;
+            iterator(const table* t, std::uint32_t slot) noexcept
+                : t_(t)
+                , slot_(slot) {}
+            const endpoint* operator*() const noexcept { return (*t_)[slot_]; }
+            iterator& operator++() noexcept {
+                ++slot_;
+                return *this;
+            }
+            iterator operator++(int) noexcept {
+                iterator old = *this;
+                ++slot_;
+                return old;
+            }
+            bool operator==(const iterator& o) const noexcept { return slot_ == o.slot_; }
+
+        private:
+            const table* t_ = nullptr;
+            std::uint32_t slot_ = 0;
+        };
+        iterator begin() const noexcept { return {this, 0}; }
+        iterator end() const noexcept { return {this, static_cast<std::uint32_t>(size())}; }
 
     private:
         std::vector<std::uint16_t> narrow_;
