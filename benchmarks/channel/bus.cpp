@@ -2,6 +2,7 @@
 // static subscribers) beside Boost.Signals2, libsigc++ 3 and a hand-written direct-call loop
 // (an array of function pointer + context, called in order: the floor for a dynamic list).
 // Connect + disconnect cost with 10 subscribers present. Every handler does the same work.
+// BM_publish_floor: the unavoidable operations of a lock-free dynamic list around that loop.
 #include <bulwark/channel/bus.hpp>
 
 #include "support/alloc_counter.hpp"
@@ -10,6 +11,8 @@
 #include <boost/signals2/signal.hpp>
 #include <sigc++/sigc++.h>
 
+#include <atomic>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -136,6 +139,52 @@ void BM_publish_direct_loop(benchmark::State& state) {
     benchmark::DoNotOptimize(sum);
 }
 
+/// The floor of a lock-free dynamic publish: the direct-call loop plus what any reader of a
+/// reclaimable list must do — find its thread's hazard record, announce the list it reads (a
+/// store, a compiler barrier, the head read again), skip a handler unsubscribed meanwhile (a
+/// flag load) and withdraw the announcement. bulwark's publish above is this plus its
+/// bookkeeping (nesting depth, the envelope check).
+struct floor_item {
+    void (*fn)(void*, const tick&);
+    void* ctx;
+    const std::atomic<bool>* live;
+};
+struct floor_list {
+    std::size_t size;
+    floor_item items[100];
+};
+thread_local std::atomic<const void*> floor_slot{nullptr};
+void BM_publish_floor(benchmark::State& state) {
+    long sum = 0;
+    counter_handler h{&sum};
+    std::atomic<bool> live{true};
+    auto list = std::make_unique<floor_list>();
+    list->size = static_cast<std::size_t>(state.range(0));
+    for (std::size_t i = 0; i < list->size; ++i)
+        list->items[i] = {[](void* c, const tick& t) { (*static_cast<counter_handler*>(c))(t); },
+                          &h, &live};
+    std::atomic<floor_list*> head{list.get()};
+    tick t;
+    run(state, [&] {
+        benchmark::DoNotOptimize(&t);
+        std::atomic<const void*>& slot = floor_slot;
+        floor_list* p = head.load(std::memory_order_acquire);
+        for (;;) {
+            slot.store(p, std::memory_order_relaxed);
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+            floor_list* again = head.load(std::memory_order_acquire);
+            if (again == p)
+                break;
+            p = again;
+        }
+        for (std::size_t i = 0; i < p->size; ++i)
+            if (p->items[i].live->load(std::memory_order_acquire))
+                p->items[i].fn(p->items[i].ctx, t);
+        slot.store(nullptr, std::memory_order_release);
+    });
+    benchmark::DoNotOptimize(sum);
+}
+
 void BM_connect_disconnect_bulwark(benchmark::State& state) {
     bulwark::bus<bench_topics> bus;
     long sum = 0;
@@ -177,6 +226,7 @@ BENCHMARK(BM_publish_bulwark_envelope)->Arg(1)->Arg(10);
 BENCHMARK(BM_publish_signals2)->Arg(1)->Arg(10)->Arg(100);
 BENCHMARK(BM_publish_sigcxx)->Arg(1)->Arg(10)->Arg(100);
 BENCHMARK(BM_publish_direct_loop)->Arg(1)->Arg(10)->Arg(100);
+BENCHMARK(BM_publish_floor)->Arg(1)->Arg(10)->Arg(100);
 BENCHMARK(BM_connect_disconnect_bulwark);
 BENCHMARK(BM_connect_disconnect_signals2);
 BENCHMARK(BM_connect_disconnect_sigcxx);

@@ -12,12 +12,47 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <string>
 
 namespace bulwark {
+
+/// `e^(−Δt/τ)` of the peak-EWMA decay, for elapsed times in the EWMA word's ticks (2^20 ns),
+/// by table lookup: what a pick pays for decaying a cost without a division or an `exp` call.
+/// Below 2^16 ticks (~68 s) the weight is the product of two 256-entry tables
+/// (`e^(−(hi·256 + lo)·k) = e^(−hi·256·k) · e^(−lo·k)`, each entry computed by `std::exp`, so the
+/// product is within a few ulp of the direct formula); an older history calls `std::exp`.
+///
+/// **Allocation:** none (4 KiB inline; one per registry snapshot). **Thread safety:** immutable.
+class ewma_decay_table {
+public:
+    /// The table for time constant `tau` (> 0).
+    explicit ewma_decay_table(duration tau) noexcept
+        : per_tick_(-static_cast<double>(std::uint64_t{1} << tick_shift) /
+                    static_cast<double>(tau.count())) {
+        for (std::size_t i = 0; i < 256; ++i) {
+            lo_[i] = std::exp(per_tick_ * static_cast<double>(i));
+            hi_[i] = std::exp(per_tick_ * static_cast<double>(i * 256));
+        }
+    }
+    /// `e^(−elapsed·2^20 ns/τ)`.
+    double operator()(std::uint32_t elapsed_ticks) const noexcept {
+        if (elapsed_ticks < (1u << 16)) [[likely]]
+            return hi_[elapsed_ticks >> 8] * lo_[elapsed_ticks & 0xffu];
+        return std::exp(per_tick_ * static_cast<double>(elapsed_ticks));
+    }
+
+    /// The EWMA word's tick: 2^tick_shift ns.
+    static constexpr int tick_shift = 20;
+
+private:
+    double per_tick_;
+    double lo_[256];
+    double hi_[256];
+};
 
 /// One endpoint of a service and its live statistics.
 ///
@@ -80,6 +115,19 @@ public:
             return n == 0 ? 0.0 : no_history_penalty + n;
         return est * (n + 1.0);
     }
+    /// The same cost with the decay read from `decay` (a snapshot's table for the registry's τ:
+    /// `endpoint_set::decay_table()`); what the P2C pick uses.
+    double peak_ewma_cost(time_point now, const ewma_decay_table& decay) const noexcept {
+        const std::uint64_t cur = ewma_.load(std::memory_order_relaxed);
+        const std::uint32_t n = outstanding();
+        const std::uint32_t elapsed = to_stamp(now) - static_cast<std::uint32_t>(cur);
+        // Same tick, or a reading from the past: no decay (as `decay` below).
+        const double w = elapsed == 0 || elapsed > 0x8000'0000u ? 1.0 : decay(elapsed);
+        const double est = estimate_of(cur) * w;
+        if (est == 0.0)
+            return n == 0 ? 0.0 : no_history_penalty + n;
+        return est * (n + 1.0);
+    }
     bool has_latency_history() const noexcept {
         return estimate_of(ewma_.load(std::memory_order_relaxed)) != 0.0;
     }
@@ -111,7 +159,7 @@ private:
 
     // The EWMA word: high 32 bits = the estimate in ns as a float, low 32 bits = the time of the
     // last update in units of 2^20 ns (~1 ms; wraps after ~52 days, far beyond τ).
-    static constexpr int stamp_shift = 20;
+    static constexpr int stamp_shift = ewma_decay_table::tick_shift;
     static std::uint32_t to_stamp(time_point t) noexcept {
         return static_cast<std::uint32_t>(
             static_cast<std::uint64_t>(t.time_since_epoch().count()) >> stamp_shift);

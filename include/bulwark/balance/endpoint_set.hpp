@@ -31,7 +31,8 @@ public:
         , ready_(std::move(ready))
         , panic_(panic)
         , version_(version)
-        , ewma_decay_(ewma_decay) {
+        , ewma_decay_(ewma_decay)
+        , decay_table_(ewma_decay) {
         all_.reserve(owned_.size());
         for (const auto& e : owned_)
             all_.push_back(e.get());
@@ -56,6 +57,8 @@ public:
     std::uint64_t version() const noexcept { return version_; }
     /// τ of the peak-EWMA latency estimate (the registry's setting).
     duration ewma_decay() const noexcept { return ewma_decay_; }
+    /// `e^(−Δt/τ)` for this τ by table lookup (built once per snapshot; see `ewma_decay_table`).
+    const ewma_decay_table& decay_table() const noexcept { return decay_table_; }
     /// The owners of the endpoints (cold queries hand these out so callers may keep them).
     const std::vector<std::shared_ptr<endpoint>>& owners() const noexcept { return owned_; }
 
@@ -103,6 +106,7 @@ private:
     bool panic_;
     std::uint64_t version_;
     duration ewma_decay_;
+    ewma_decay_table decay_table_;
     mutable std::atomic<node*> derived_{nullptr};
 };
 

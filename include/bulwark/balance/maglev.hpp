@@ -9,7 +9,9 @@
 #include <bulwark/detail/validate.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace bulwark {
@@ -49,7 +51,72 @@ public:
     /// The largest table size (Envoy caps it lower, at 5000011).
     static constexpr std::uint32_t max_table_size = 1u << 26;
 
-    using table = std::vector<const endpoint*>;
+    /// The lookup table of one snapshot: slot → index into the snapshot's ready endpoints,
+    /// 16-bit while the endpoints fit (the default 65537 slots are then 128 KiB, which stays in
+    /// a core's L2 cache; a table of pointers is 512 KiB and a pick's random slot misses it),
+    /// else 32-bit. Valid as long as the snapshot it was built from (`derived` frees it with it).
+    class table {
+    public:
+        table(std::span<const endpoint* const> ready, const std::vector<std::uint32_t>& slots)
+            : ready_(ready.data()) {
+            if (ready.size() <= 0xffffu) {
+                narrow_.reserve(slots.size());
+                for (const std::uint32_t i : slots) // every index < 2^16 here
+                    narrow_.push_back(static_cast<std::uint16_t>(i));
+                n_ = narrow_.data();
+            } else {
+                wide_ = slots;
+                w_ = wide_.data();
+            }
+        }
+        // Moving a vector keeps its buffer, so the cached data pointers stay valid.
+        table(table&&) noexcept = default;
+        table(const table&) = delete;
+        table& operator=(const table&) = delete;
+        table& operator=(table&&) = delete;
+
+        /// The endpoint of `slot` (< the table size).
+        const endpoint* operator[](std::uint32_t slot) const noexcept {
+            return ready_[n_ != nullptr ? n_[slot] : w_[slot]];
+        }
+        /// The number of slots.
+        std::size_t size() const noexcept { return n_ != nullptr ? narrow_.size() : wide_.size(); }
+
+        /// Iterates the slots' endpoints in slot order (as the table of pointers did).
+        class iterator {
+        public:
+            using value_type = const endpoint*;
+            using difference_type = std::ptrdiff_t;
+            iterator() = default;
+            iterator(const table* t, std::uint32_t slot) noexcept
+                : t_(t)
+                , slot_(slot) {}
+            const endpoint* operator*() const noexcept { return (*t_)[slot_]; }
+            iterator& operator++() noexcept {
+                ++slot_;
+                return *this;
+            }
+            iterator operator++(int) noexcept {
+                iterator old = *this;
+                ++slot_;
+                return old;
+            }
+            bool operator==(const iterator& o) const noexcept { return slot_ == o.slot_; }
+
+        private:
+            const table* t_ = nullptr;
+            std::uint32_t slot_ = 0;
+        };
+        iterator begin() const noexcept { return {this, 0}; }
+        iterator end() const noexcept { return {this, static_cast<std::uint32_t>(size())}; }
+
+    private:
+        std::vector<std::uint16_t> narrow_;
+        std::vector<std::uint32_t> wide_;
+        const endpoint* const* ready_;
+        const std::uint16_t* n_ = nullptr;
+        const std::uint32_t* w_ = nullptr;
+    };
 
     const endpoint* pick(const endpoint_set& set, const context& ctx, time_point) {
         if (set.ready().empty())
@@ -105,7 +172,8 @@ public:
             skip[i] = detail::mix64(h ^ 0x5bd1e9955bd1e995ULL) % (m - 1) + 1;
             heaviest = std::max(heaviest, static_cast<double>(ready[i]->weight()));
         }
-        table t(m, nullptr);
+        constexpr std::uint32_t free_slot = 0xffff'ffffu;
+        std::vector<std::uint32_t> t(m, free_slot);
         std::uint64_t filled = 0;
         while (filled < m) {
             for (std::size_t i = 0; i < n && filled < m; ++i) {
@@ -114,14 +182,14 @@ public:
                     continue;
                 credit[i] -= 1.0;
                 std::uint64_t c = (offset[i] + next[i] * skip[i]) % m;
-                while (t[c] != nullptr)
+                while (t[c] != free_slot)
                     c = (offset[i] + ++next[i] * skip[i]) % m;
-                t[c] = ready[i];
+                t[c] = static_cast<std::uint32_t>(i); // i < m <= 2^26
                 ++next[i];
                 ++filled;
             }
         }
-        return t;
+        return table{ready, t};
     }
 
     const maglev_options& options() const noexcept { return opts_; }

@@ -29,8 +29,8 @@ public:
         j += j >= i ? 1 : 0; // distinct from i, uniform over the rest
         const endpoint* a = ready[i];
         const endpoint* b = ready[j];
-        const duration tau = set.ewma_decay();
-        return b->peak_ewma_cost(now, tau) < a->peak_ewma_cost(now, tau) ? b : a;
+        const ewma_decay_table& decay = set.decay_table();
+        return b->peak_ewma_cost(now, decay) < a->peak_ewma_cost(now, decay) ? b : a;
     }
     /// The same choice among the ready endpoints `x` does not exclude: two distinct random ones
     /// of the rest, the cheaper wins. An excluded endpoint is never sampled, so one that gets no
@@ -47,8 +47,8 @@ public:
         j += j >= i ? 1 : 0;
         const endpoint* a = x.nth_remaining(ready, i);
         const endpoint* b = x.nth_remaining(ready, j);
-        const duration tau = set.ewma_decay();
-        return b->peak_ewma_cost(now, tau) < a->peak_ewma_cost(now, tau) ? b : a;
+        const ewma_decay_table& decay = set.decay_table();
+        return b->peak_ewma_cost(now, decay) < a->peak_ewma_cost(now, decay) ? b : a;
     }
 };
 

@@ -99,7 +99,9 @@ public:
         std::size_t slot_;
         const endpoint_set* set_;
     };
-    /// Opens a read section. **Complexity:** two atomic increments, no lock, no allocation.
+    /// Opens a read section. **Cost:** a few plain loads and stores to this thread's record and
+    /// a compiler barrier (the writer's membarrier is the hardware half; see read_epoch.hpp); no
+    /// atomic read-modify-write, no lock, no allocation.
     reader read() const noexcept { return reader{*this}; }
 
     /// Records the end of a request on `e`: latency into its peak EWMA, the verdict into outlier

@@ -9,6 +9,23 @@
 /// the Linux kernel documents membarrier for: moving the cost of the fence from the frequent
 /// side (a pick, every call) to the rare one (a registry update).
 ///
+/// Why a reader needs no fence instruction (the correctness argument). A reader does
+/// (R1) store `ctr = gp` (and `owner`), compiler barrier, (R2) load the published pointer `P`;
+/// the writer does (W1) exchange `P` to the new snapshot, (W2) membarrier, (W3) `gp += 1`,
+/// (W4) load every reader's `ctr` and wait while it is an older, non-zero count of this owner,
+/// then frees the old snapshot. membarrier guarantees that every thread of the process that
+/// is running during (W2) executes a full memory barrier, and one that is not running passes
+/// a context switch (itself a full barrier) before it runs again, so for each reader section
+/// either (a) the barrier falls after R1 in the reader's program order: R1 is then visible to
+/// W4, which waits for the section to end (its `ctr` is non-zero and older than the new `gp`:
+/// R1 read `gp` before that barrier, which completes before W3),
+/// or (b) it falls before R1 — hence before R2 — so W1, which precedes W2 in the writer's
+/// order, is visible to R2: the reader loads the new snapshot and the old one is not in its
+/// hands. The compiler barrier keeps R1 before R2 in the emitted code; x86 and ARM keep a
+/// store before a later load to another address only with a fence, which is exactly the
+/// reordering the writer's barrier covers. Ending a section is a release store of `ctr = 0`,
+/// read by W4 with acquire, so the section's reads of the old snapshot happen before its free.
+///
 /// Where membarrier is unavailable (not Linux, an old kernel, a seccomp filter refusing it) or
 /// under ThreadSanitizer (which cannot see its ordering), readers use a `seq_cst` fence instead,
 /// and the writer does too: the classic symmetric form, as correct and as costly as before.
@@ -76,9 +93,10 @@ public:
     /// The calling thread's record (taken on its first read section: a lock once per thread,
     /// an allocation only when no record of an exited thread is free).
     static rcu_reader& self() noexcept {
-        if (mine_ == nullptr) [[unlikely]]
-            mine_ = &domain_.take_record();
-        return *mine_;
+        rcu_reader* r = mine_;
+        if (r == nullptr) [[unlikely]]
+            r = register_thread();
+        return *r;
     }
 
     /// Begins a read section of `owner`; returns its depth (the token for `leave`), or
@@ -94,10 +112,14 @@ public:
         // The stores above must be ordered before the caller's load of the published pointer:
         // with membarrier, the writer's barrier is the hardware half and a compiler barrier is
         // enough here; otherwise a full fence.
-        if (mode_.load(std::memory_order_relaxed) == asymmetric)
+#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
+        if (mode_.load(std::memory_order_relaxed) == asymmetric) [[likely]]
             std::atomic_signal_fence(std::memory_order_seq_cst);
         else
             std::atomic_thread_fence(std::memory_order_seq_cst);
+#else
+        std::atomic_thread_fence(std::memory_order_seq_cst); // no asymmetric fence here (or TSan)
+#endif
         return d;
     }
     void leave(std::size_t d) noexcept {
@@ -128,7 +150,9 @@ public:
     }
 
     /// Which fence readers use (decided at the first registration or update).
-    mode current_mode() const noexcept { return mode_.load(std::memory_order_relaxed); }
+    mode current_mode() const noexcept {
+        return mode_.load(std::memory_order_relaxed);
+    }
 
 private:
     constexpr rcu_domain() noexcept = default;
@@ -141,6 +165,13 @@ private:
             mine_ = nullptr;
         }
     };
+
+    // The first read section of a thread (cold, kept out of line so that `enter` stays a few
+    // instructions and inlines into every pick).
+    [[gnu::noinline, gnu::cold]] static rcu_reader* register_thread() noexcept {
+        mine_ = &domain_.take_record();
+        return mine_;
+    }
 
     rcu_reader& take_record() noexcept { // out of memory on a thread's first read: terminate
         thread_local thread_holder holder;

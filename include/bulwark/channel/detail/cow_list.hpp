@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <mutex>
 #include <new>
-#include <vector>
 
 namespace bulwark::detail {
 
@@ -23,6 +22,7 @@ struct node_base {
     typename Policy::template atomic<bool> live{true};
     void (*destroy)(node_base*) noexcept = nullptr;
     bool wants_envelope = false;
+    node_base* next_retired = nullptr; // the list's chain of removed nodes (under its mutex)
 };
 
 /// One handler in a snapshot: its entry point beside its node, so a publish loop reads both
@@ -33,21 +33,28 @@ struct snapshot_item {
     Node* node;
 };
 
-/// An immutable array of handlers, allocated in one block.
+/// An immutable array of handlers, allocated in one block with room for `capacity` items
+/// (a power of two, so a freed snapshot can be reused for the list's next size).
 template <class Node>
 struct snapshot {
     using item = snapshot_item<Node>;
     std::size_t size = 0;
+    std::size_t capacity = 0;
     bool any_envelope = false;
+    snapshot* next = nullptr; // the owning list's chain of retired or pooled snapshots
     item* items() noexcept { return reinterpret_cast<item*>(this + 1); }
     item* begin() noexcept { return items(); }
     item* end() noexcept { return items() + size; }
 
     static snapshot* make(std::size_t n) {
         static_assert(alignof(item) <= alignof(snapshot));
-        void* raw = ::operator new(sizeof(snapshot) + n * sizeof(item));
+        std::size_t cap = 4;
+        while (cap < n)
+            cap *= 2;
+        void* raw = ::operator new(sizeof(snapshot) + cap * sizeof(item));
         auto* s = ::new (raw) snapshot;
         s->size = n;
+        s->capacity = cap;
         return s;
     }
     static void free(snapshot* s) noexcept {
@@ -56,6 +63,7 @@ struct snapshot {
             ::operator delete(s);
         }
     }
+    std::size_t bytes() const noexcept { return sizeof(snapshot) + capacity * sizeof(item); }
 };
 
 /// Holds readers of a single-threaded list off reclamation (a plain depth counter).
@@ -76,6 +84,15 @@ private:
     std::size_t* readers_;
 };
 
+/// The list. Writers serialise on a mutex; replaced snapshots wait on an intrusive chain until
+/// no reader holds them, then go to a small per-list pool that the next writes reuse, and a
+/// removed node is destroyed once no retired snapshot can still list it. So a subscribe costs
+/// one allocation (its node) and an unsubscribe none, once the pool is warm.
+///
+/// Reclaiming a multi-threaded list costs a process-wide fence (`membarrier`, a few µs on a
+/// VM), so it runs once per `reclaim_batch` replaced snapshots (or once they hold
+/// `reclaim_bytes`): the fence is then a small share of each write, and memory held by retired
+/// snapshots stays bounded.
 template <class Policy, class Node>
 class cow_list final : public removable {
     using snap = snapshot<Node>;
@@ -89,10 +106,9 @@ public:
             for (auto& it : *h)
                 it.node->destroy(it.node);
         snap::free(h);
-        for (snap* s : retired_)
-            snap::free(s);
-        for (Node* n : retired_nodes_)
-            n->destroy(n);
+        free_chain(retired_);
+        free_chain(pool_);
+        destroy_all(retired_nodes_);
     }
 
     /// Adds `n` (owned from now on). With `exclusive`, fails (returns false, `n` not taken) when
@@ -103,12 +119,12 @@ public:
         std::size_t size = old ? old->size : 0;
         if (exclusive && size != 0)
             return false;
-        snap* s = snap::make(size + 1);
+        snap* s = take(size + 1);
         for (std::size_t i = 0; i < size; ++i)
             s->items()[i] = old->items()[i];
         s->items()[size] = {n->call, n};
         s->any_envelope = (old && old->any_envelope) || n->wants_envelope;
-        auto dead = replace(old, s);
+        node_base<Policy>* dead = replace(old, s);
         lock.unlock();
         destroy_all(dead);
         return true;
@@ -126,11 +142,9 @@ public:
         if (at == old->size)
             return false;
         Node* n = old->items()[at].node;
-        retired_nodes_.reserve(retired_nodes_.size() + 1); // before any change: strong guarantee
-        retired_.reserve(retired_.size() + 1);
         snap* s = nullptr;
         if (old->size > 1) {
-            s = snap::make(old->size - 1);
+            s = take(old->size - 1); // may throw: nothing changed yet
             std::size_t j = 0;
             for (std::size_t i = 0; i < old->size; ++i)
                 if (i != at) {
@@ -139,8 +153,9 @@ public:
                 }
         }
         n->live.store(false, std::memory_order_release); // no new call starts from now on
-        retired_nodes_.push_back(n);
-        auto dead = replace(old, s);
+        n->next_retired = retired_nodes_;
+        retired_nodes_ = n;
+        node_base<Policy>* dead = replace(old, s);
         lock.unlock();
         destroy_all(dead); // user destructors run outside the lock: they may use the bus
         return true;
@@ -173,7 +188,7 @@ public:
                 cow_list* self;
                 ~reclaim_on_exit() {
                     if (self->readers_ == 0 && self->garbage_.load() != 0) [[unlikely]] {
-                        auto dead = self->reclaim();
+                        node_base<Policy>* dead = self->reclaim();
                         destroy_all(dead);
                     }
                 }
@@ -184,57 +199,143 @@ public:
         }
     }
 
+    /// Replaced snapshots not reclaimed yet, and pooled ones (for tests).
+    std::size_t retired_count() const {
+        std::lock_guard lock(mutex_);
+        return retired_n_;
+    }
+    std::size_t pooled_count() const {
+        std::lock_guard lock(mutex_);
+        return pool_n_;
+    }
+
+    /// Reclaim once this many snapshots are retired (multi-threaded lists)...
+    static constexpr std::size_t reclaim_batch = 64;
+    /// ... or once they hold this many bytes.
+    static constexpr std::size_t reclaim_bytes = std::size_t{1} << 20;
+    /// At most this many snapshots, and this many bytes, are kept for reuse.
+    static constexpr std::size_t pool_limit = reclaim_batch;
+    static constexpr std::size_t pool_bytes_limit = reclaim_bytes;
+
 private:
-    std::vector<Node*> replace(snap* old, snap* s) {
-        retired_.reserve(retired_.size() + 1);
+    /// A snapshot with room for `n` items: a pooled one when one fits, else a new block. Pooled
+    /// ones too small for `n` are freed on the way: the list grew past them, and left in the
+    /// pool they would take the places of ones that fit.
+    snap* take(std::size_t n) {
+        for (snap** p = &pool_; *p != nullptr;) {
+            snap* s = *p;
+            *p = s->next;
+            --pool_n_;
+            pool_bytes_ -= s->bytes();
+            if (s->capacity >= n) {
+                s->next = nullptr;
+                s->size = n;
+                s->any_envelope = false;
+                return s;
+            }
+            snap::free(s);
+        }
+        return snap::make(n);
+    }
+
+    node_base<Policy>* replace(snap* old, snap* s) {
         head_.exchange(s, std::memory_order_seq_cst);
-        if (old != nullptr)
-            retired_.push_back(old);
-        // The multi-threaded scan costs a process-wide fence: amortize it over a few writes.
-        if (Policy::concurrent && retired_.size() < reclaim_batch)
-            return {};
+        if (old != nullptr) {
+            old->next = retired_;
+            retired_ = old;
+            ++retired_n_;
+            retired_bytes_ += old->bytes();
+        }
+        // The multi-threaded scan costs a process-wide fence: amortize it over many writes.
+        if (Policy::concurrent && retired_n_ < reclaim_batch && retired_bytes_ < reclaim_bytes)
+            return nullptr;
         return reclaim();
     }
 
-    static void destroy_all(std::vector<Node*>& dead) noexcept {
-        for (Node* n : dead)
-            n->destroy(n);
+    static void destroy_all(node_base<Policy>* dead) noexcept {
+        while (dead != nullptr) {
+            node_base<Policy>* next = dead->next_retired;
+            dead->destroy(dead);
+            dead = next;
+        }
+    }
+    static void free_chain(snap* s) noexcept {
+        while (s != nullptr) {
+            snap* next = s->next;
+            snap::free(s);
+            s = next;
+        }
     }
 
-    /// Frees replaced snapshots no reader holds; frees removed nodes once no old snapshot (which
-    /// could still list them) remains. Called with the mutex held.
-    std::vector<Node*> reclaim() noexcept {
+    /// A reclaimed snapshot: to the pool while it has room, else freed.
+    void recycle(snap* s) noexcept {
+        if (pool_n_ < pool_limit && pool_bytes_ + s->bytes() <= pool_bytes_limit) {
+            s->next = pool_;
+            pool_ = s;
+            ++pool_n_;
+            pool_bytes_ += s->bytes();
+        } else {
+            snap::free(s);
+        }
+    }
+
+    /// Recycles replaced snapshots no reader holds; hands back the removed nodes (to destroy
+    /// outside the lock) once no old snapshot (which could still list them) remains. Called
+    /// with the mutex held.
+    node_base<Policy>* reclaim() noexcept {
+        bool all = true;
         if constexpr (Policy::concurrent) {
             heavy_fence();
             auto& domain = hazard_domain::instance();
-            std::erase_if(retired_, [&](snap* s) {
-                if (domain.protects(s))
-                    return false;
-                snap::free(s);
-                return true;
-            });
+            snap* keep = nullptr;
+            for (snap* s = retired_; s != nullptr;) {
+                snap* next = s->next;
+                if (domain.protects(s)) {
+                    s->next = keep;
+                    keep = s;
+                } else {
+                    --retired_n_;
+                    retired_bytes_ -= s->bytes();
+                    recycle(s);
+                }
+                s = next;
+            }
+            retired_ = keep;
+            all = keep == nullptr;
         } else {
-            if (readers_ == 0) {
-                for (snap* s : retired_)
-                    snap::free(s);
-                retired_.clear();
+            all = readers_ == 0;
+            if (all) {
+                for (snap* s = retired_; s != nullptr;) {
+                    snap* next = s->next;
+                    recycle(s);
+                    s = next;
+                }
+                retired_ = nullptr;
+                retired_n_ = 0;
+                retired_bytes_ = 0;
             }
         }
-        std::vector<Node*> dead;
-        if (retired_.empty())
-            dead.swap(retired_nodes_);
-        garbage_.store(retired_.size() + retired_nodes_.size(), std::memory_order_relaxed);
+        node_base<Policy>* dead = nullptr;
+        if (all) {
+            dead = retired_nodes_;
+            retired_nodes_ = nullptr;
+        }
+        garbage_.store(retired_n_ + (retired_nodes_ != nullptr ? 1u : 0u),
+                       std::memory_order_relaxed);
         return dead;
     }
-
-    static constexpr std::size_t reclaim_batch = 8;
 
     typename Policy::template atomic<snap*> head_{nullptr};
     typename Policy::template atomic<std::size_t> garbage_{0};
     std::size_t readers_ = 0; // single-threaded policy only
     mutable typename Policy::mutex mutex_;
-    std::vector<snap*> retired_;
-    std::vector<Node*> retired_nodes_;
+    snap* retired_ = nullptr; // replaced, maybe still read
+    std::size_t retired_n_ = 0;
+    std::size_t retired_bytes_ = 0;
+    snap* pool_ = nullptr; // reclaimed, free for the next writes
+    std::size_t pool_n_ = 0;
+    std::size_t pool_bytes_ = 0;
+    node_base<Policy>* retired_nodes_ = nullptr; // removed, maybe listed by a retired snapshot
 };
 
 } // namespace bulwark::detail

@@ -34,8 +34,8 @@
 
 namespace bulwark::detail {
 
-/// True when writers can fence every reader (`membarrier` registered); decided once.
-inline bool asymmetric_fences() noexcept {
+/// Decides (once) whether writers can fence every reader: registers with membarrier.
+[[gnu::noinline, gnu::cold]] inline bool decide_asymmetric_fences() noexcept {
 #if defined(__linux__) && defined(__NR_membarrier) && !defined(BULWARK_DETAIL_TSAN)
     static const bool ok = [] {
         long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -46,6 +46,20 @@ inline bool asymmetric_fences() noexcept {
 #else
     return false;
 #endif
+}
+
+/// The decision cached in a constant-initialised word (0 = not decided, 1 = yes, 2 = no), so a
+/// publish reads it with one plain load instead of a function-local static's guard.
+inline constinit std::atomic<int> asymmetric_fences_state{0};
+
+/// True when writers can fence every reader (`membarrier` registered); decided once.
+inline bool asymmetric_fences() noexcept {
+    int st = asymmetric_fences_state.load(std::memory_order_relaxed);
+    if (st == 0) [[unlikely]] {
+        st = decide_asymmetric_fences() ? 1 : 2;
+        asymmetric_fences_state.store(st, std::memory_order_relaxed);
+    }
+    return st == 1;
 }
 
 /// The writer's side of the fence: after publishing a new head, before scanning the slots.
@@ -139,49 +153,62 @@ public:
         hazard_record* r = tls_hazard;
         if (r == nullptr) [[unlikely]]
             r = acquire_thread_record();
-        if (r->used == hazard_record::depth) [[unlikely]]
-            throw std::length_error("bulwark::bus: publishing nested more than 64 levels deep "
-                                    "inside handlers (a publish loop?)");
-        slot_ = &r->slots[r->used];
-        rec_ = r;
+        const std::size_t used = r->used;
+        if (used == hazard_record::depth) [[unlikely]]
+            too_deep();
+        std::atomic<const void*>* slot = &r->slots[used];
         T* p = src.load(std::memory_order_acquire);
+        if (p == nullptr) { // nothing to protect: the slot stays free
+            slot_ = nullptr;
+            ptr_ = nullptr;
+            return;
+        }
         const bool light = asymmetric_fences();
-        while (p != nullptr) {
+        for (;;) {
             T* again;
             if (light) [[likely]] {
-                slot_->store(p, std::memory_order_relaxed);
+                slot->store(p, std::memory_order_relaxed);
                 std::atomic_signal_fence(std::memory_order_seq_cst); // the writer fences the CPU
                 again = src.load(std::memory_order_acquire);
             } else {
-                slot_->store(p, std::memory_order_seq_cst);
+                slot->store(p, std::memory_order_seq_cst);
                 again = src.load(std::memory_order_seq_cst);
             }
-            if (again == p)
+            if (again == p) [[likely]]
                 break;
             p = again;
+            if (p == nullptr) {
+                slot->store(nullptr, std::memory_order_relaxed);
+                slot_ = nullptr;
+                ptr_ = nullptr;
+                return;
+            }
         }
-        if (p == nullptr) { // nothing to protect: leave the slot free
-            slot_->store(nullptr, std::memory_order_relaxed);
-            slot_ = nullptr;
-            return;
-        }
-        ++r->used;
+        r->used = used + 1;
+        slot_ = slot;
         ptr_ = p;
     }
     hazard_guard(const hazard_guard&) = delete;
     hazard_guard& operator=(const hazard_guard&) = delete;
+    // The thread's record is found again through the thread-local pointer (one %fs load)
+    // rather than kept in the guard: a smaller guard stays in registers across the handlers'
+    // calls.
     ~hazard_guard() {
         if (slot_ != nullptr) {
             slot_->store(nullptr, std::memory_order_release);
-            --rec_->used;
+            --tls_hazard->used;
         }
     }
     T* get() const noexcept { return ptr_; }
 
 private:
-    std::atomic<const void*>* slot_ = nullptr;
-    hazard_record* rec_ = nullptr;
-    T* ptr_ = nullptr;
+    [[noreturn, gnu::noinline, gnu::cold]] static void too_deep() {
+        throw std::length_error("bulwark::bus: publishing nested more than 64 levels deep "
+                                "inside handlers (a publish loop?)");
+    }
+
+    std::atomic<const void*>* slot_;
+    T* ptr_;
 };
 
 } // namespace bulwark::detail
