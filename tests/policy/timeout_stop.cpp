@@ -62,6 +62,7 @@ struct token_waiter {
 };
 
 /// An awaitable that suspends until its stop token is stopped (then resumes the coroutine).
+/// Awaited as a named object: its callback outlives the resumption it makes.
 struct until_stopped {
     std::stop_token token;
     struct resume {
@@ -109,7 +110,10 @@ TEST_CASE("async timeout requests stop: an awaited wait on the token returns at 
     auto running = bulwark::spawn(p.async_try_execute(
         [&](bulwark::context& c) -> bulwark::task<bulwark::outcome<int>> {
             waiting = true;
-            co_await until_stopped{c.stop_token()};
+            // A named awaiter (g++ 12 mishandles the lifetime of a temporary awaiter that owns
+            // a stop_callback resumed from inside that callback).
+            until_stopped wait{c.stop_token()};
+            co_await wait;
             stopped = c.stop_requested();
             co_return bulwark::errc::cancelled;
         },
