@@ -207,8 +207,8 @@ void BM_policies_timeout_bulwark(benchmark::State& state) {
 // The default timeout requests stop on expiry (a timer entry armed and disarmed per call);
 // `tighten_deadline_only` is the opt-out that only tightens the deadline.
 void BM_policies_timeout_deadline_only_bulwark(benchmark::State& state) {
-    bulwark::pipeline p{bulwark::timeout{
-        .total = 1s, .on_expiry = bulwark::timeout_expiry::tighten_deadline_only}};
+    bulwark::pipeline p{
+        bulwark::timeout{.total = 1s, .on_expiry = bulwark::timeout_expiry::tighten_deadline_only}};
     run_bulwark(state, p);
 }
 // A short limit (below the coarse clock's tolerance): the exact clock is read.

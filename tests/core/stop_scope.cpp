@@ -103,7 +103,7 @@ TEST_CASE("one clock reading per call: shared until the call, an attempt or a wa
     const bulwark::time_point first = bulwark::detail::call_now(ctx, any, true);
     clock.advance(5ms);
     CHECK(bulwark::detail::call_now(ctx, any, true) == first); // the shared reading
-    ctx.set_attempt(2);                                           // a new attempt reads afresh
+    ctx.set_attempt(2);                                        // a new attempt reads afresh
     CHECK(bulwark::detail::call_now(ctx, any, true) == first + 5ms);
     clock.advance(5ms);
     ctx.clear_call_time(); // what a pipeline does at entry, and a policy after a wait

@@ -86,11 +86,11 @@ TEST_CASE("sync timeout requests stop by default: a wait on the token returns at
     std::optional<bulwark::outcome<int>> out;
     std::thread caller([&] { out.emplace(p.try_execute(std::ref(op), ctx)); });
 
-    op.await_waiting();                     // the operation waits on its token ...
-    REQUIRE(clock.pending_timers() == 1);   // ... and the timeout's entry is armed
-    clock.advance(299ms);                   // not yet
+    op.await_waiting();                   // the operation waits on its token ...
+    REQUIRE(clock.pending_timers() == 1); // ... and the timeout's entry is armed
+    clock.advance(299ms);                 // not yet
     CHECK(op.stopped.load() == 0);
-    clock.advance(1ms);                     // the limit passes: stop is requested
+    clock.advance(1ms); // the limit passes: stop is requested
     caller.join();
 
     REQUIRE(out);
@@ -118,7 +118,7 @@ TEST_CASE("async timeout requests stop: an awaited wait on the token returns at 
             co_return bulwark::errc::cancelled;
         },
         ctx));
-    REQUIRE(waiting);                     // the operation is suspended on its token
+    REQUIRE(waiting); // the operation is suspended on its token
     REQUIRE_FALSE(running.done());
     REQUIRE(clock.pending_timers() == 1); // the race's timer
     clock.advance(300ms);
@@ -131,8 +131,10 @@ TEST_CASE("async timeout requests stop: an awaited wait on the token returns at 
 TEST_CASE("tighten_deadline_only: no timer, no stop; the deadline alone judges the call",
           "[policy][timeout][stop]") {
     bulwark::manual_clock clock;
-    bulwark::pipeline p{bulwark::timeout{
-        .total = 300ms, .clock = clock, .on_expiry = bulwark::timeout_expiry::tighten_deadline_only}};
+    bulwark::pipeline p{
+        bulwark::timeout{.total = 300ms,
+                         .clock = clock,
+                         .on_expiry = bulwark::timeout_expiry::tighten_deadline_only}};
     std::size_t armed = 99;
     bool stop_seen = true;
     auto out = p.try_execute([&](bulwark::context& ctx) -> bulwark::outcome<int> {
@@ -149,11 +151,10 @@ TEST_CASE("tighten_deadline_only: no timer, no stop; the deadline alone judges t
 TEST_CASE("a per-attempt timeout stops its attempt only: the next attempt starts unstopped",
           "[policy][timeout][stop]") {
     bulwark::manual_clock clock;
-    bulwark::pipeline p{
-        bulwark::retry{.max_attempts = 2,
-                       .backoff = bulwark::constant_backoff{.delay = 0ms},
-                       .clock = clock},
-        bulwark::timeout{.per_attempt = 300ms, .clock = clock}};
+    bulwark::pipeline p{bulwark::retry{.max_attempts = 2,
+                                       .backoff = bulwark::constant_backoff{.delay = 0ms},
+                                       .clock = clock},
+                        bulwark::timeout{.per_attempt = 300ms, .clock = clock}};
     std::vector<bool> stop_at_start, stop_at_end;
     bulwark::context ctx;
     auto out = p.try_execute(

@@ -64,7 +64,8 @@ struct expiry_slot {
 /// The slots of one thread (a stack: sync calls nest LIFO), reused by a later thread once this
 /// one exits. Lanes are never freed, so the timer thread scans them without a lock.
 struct alignas(64) expiry_lane {
-    static constexpr std::size_t depth = 8; ///< nested stopping timeouts per thread (then: fallback)
+    static constexpr std::size_t depth =
+        8; ///< nested stopping timeouts per thread (then: fallback)
     expiry_slot slots[depth];
     std::size_t used = 0; ///< owner thread only
     std::atomic<bool> taken{true};
@@ -83,8 +84,8 @@ public:
         return *s;
     }
 
-    /// Arms `e` to fire at `due`. Returns false when this thread's expiry_lane is full (the caller then
-    /// uses another timer). No lock, no allocation (after the thread's first call).
+    /// Arms `e` to fire at `due`. Returns false when this thread's expiry_lane is full (the caller
+    /// then uses another timer). No lock, no allocation (after the thread's first call).
     static bool arm(expiry_entry& e, time_point due) noexcept {
         expiry_lane* l = this_thread_lane;
         if (l == nullptr) [[unlikely]] {
@@ -147,12 +148,14 @@ private:
 
     expiry_service() = default;
 
-    /// Gives this thread a expiry_lane (a free one, or a new one), and starts the timer thread once.
+    /// Gives this thread a expiry_lane (a free one, or a new one), and starts the timer thread
+    /// once.
     expiry_lane* attach() noexcept {
         try {
             std::lock_guard lock(attach_mutex_);
             expiry_lane* l = nullptr;
-            for (expiry_lane* f = lanes_.load(std::memory_order_acquire); f != nullptr; f = f->next) {
+            for (expiry_lane* f = lanes_.load(std::memory_order_acquire); f != nullptr;
+                 f = f->next) {
                 bool expected = false;
                 if (f->taken.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
                     l = f;
@@ -160,12 +163,15 @@ private:
                 }
             }
             if (l == nullptr) {
-                l = new expiry_lane; // once per thread that ever arms at once; reused after it exits
+                l = new expiry_lane; // once per thread that ever arms at once; reused after it
+                                     // exits
                 l->next = lanes_.load(std::memory_order_relaxed);
                 lanes_.store(l, std::memory_order_release);
             }
-            if (!worker_.joinable())
-                worker_ = std::thread([this] { run(); });
+            if (!started_) {
+                std::thread([this] { run(); }).detach(); // lives as long as the process
+                started_ = true;
+            }
             struct release_at_exit {
                 expiry_lane* l;
                 ~release_at_exit() {
@@ -203,7 +209,8 @@ private:
             const duration::rep now = std::chrono::steady_clock::now().time_since_epoch().count();
             duration::rep earliest = never;
             bool any = false;
-            for (expiry_lane* l = lanes_.load(std::memory_order_acquire); l != nullptr; l = l->next) {
+            for (expiry_lane* l = lanes_.load(std::memory_order_acquire); l != nullptr;
+                 l = l->next) {
                 for (expiry_slot& s : l->slots) {
                     std::uint64_t g = s.generation.load(std::memory_order_seq_cst);
                     if ((g & 1U) == 0)
@@ -225,9 +232,8 @@ private:
                 }
             }
             empty = any ? 0 : empty + 1;
-            const duration::rep cap =
-                now + std::chrono::duration_cast<duration>(max_sleep).count();
-            const duration::rep target = any ? std::min(earliest, cap)
+            const duration::rep cap = now + std::chrono::duration_cast<duration>(max_sleep).count();
+            const duration::rep target = any                  ? std::min(earliest, cap)
                                          : empty < idle_scans ? cap
                                                               : never;
             duration::rep cur = next_wake().load(std::memory_order_seq_cst);
@@ -251,7 +257,7 @@ private:
     std::mutex sleep_mutex_;
     std::condition_variable cv_;
     std::uint64_t ticket_ = 0;
-    std::thread worker_; // runs until the process exits (the service is never destroyed)
+    bool started_ = false; // the timer thread (detached: the service is never destroyed)
 };
 
 } // namespace bulwark::detail
