@@ -204,6 +204,31 @@ void BM_policies_timeout_bulwark(benchmark::State& state) {
     bulwark::pipeline p{bulwark::timeout{.total = 1s}};
     run_bulwark(state, p);
 }
+// The default timeout requests stop on expiry (a timer entry armed and disarmed per call);
+// `tighten_deadline_only` is the opt-out that only tightens the deadline.
+void BM_policies_timeout_deadline_only_bulwark(benchmark::State& state) {
+    bulwark::pipeline p{
+        bulwark::timeout{.total = 1s, .on_expiry = bulwark::timeout_expiry::tighten_deadline_only}};
+    run_bulwark(state, p);
+}
+// A short limit (below the coarse clock's tolerance): the exact clock is read.
+void BM_policies_timeout_short_bulwark(benchmark::State& state) {
+    bulwark::pipeline p{bulwark::timeout{.total = 100ms}};
+    run_bulwark(state, p);
+}
+// An operation that takes the stop token every call (a std::stop_source per call and scope: the
+// standard library's allocation).
+void BM_policies_timeout_token_op_bulwark(benchmark::State& state) {
+    bulwark::pipeline p{bulwark::timeout{.total = 1s}};
+    bulwark::bench::measure_calls(state, [&](auto& op, bulwark::context& ctx) {
+        return p.execute(
+            [&op](bulwark::context& c) {
+                benchmark::DoNotOptimize(c.stop_token());
+                return op(c);
+            },
+            ctx);
+    });
+}
 void BM_policies_timeout_seed(benchmark::State& state) {
     run_seed_one<seed_timeout>(state, 1s);
 }
@@ -276,6 +301,9 @@ BENCHMARK(BM_clock_steady_now);
 BENCHMARK(BM_clock_any_clock_now);
 BENCHMARK(BM_policies_direct);
 BENCHMARK(BM_policies_timeout_bulwark);
+BENCHMARK(BM_policies_timeout_deadline_only_bulwark);
+BENCHMARK(BM_policies_timeout_short_bulwark);
+BENCHMARK(BM_policies_timeout_token_op_bulwark);
 BENCHMARK(BM_policies_timeout_seed);
 BENCHMARK(BM_policies_bulkhead_bulwark);
 BENCHMARK(BM_policies_bulkhead_seed);

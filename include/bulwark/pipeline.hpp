@@ -231,7 +231,9 @@ constexpr decltype(auto) unwrap(P& p) noexcept {
 /// **Failure semantics:** `execute` returns the value or throws — the user's own exception as it
 /// was thrown, or `resilience_error` for a policy's failure (timeout, open breaker, ...).
 /// `try_execute` never throws for the operation: it returns an `outcome<R>`.
-/// **Time and cancellation:** pass a `context` to set a deadline or a caller stop token.
+/// **Time and cancellation:** pass a `context` to set a deadline or a caller stop token. The
+/// time-based policies share one clock reading per call, carried by the context
+/// (runtime/call_time.hpp): each call through the pipeline starts without one.
 /// **Thread safety:** as thread-safe as its policies (bulwark's built-in policies are).
 /// **Allocation:** none on the success path of `execute` (policies keep their state inline).
 /// Share a policy between pipelines with `std::ref(policy)`.
@@ -261,6 +263,7 @@ public:
     auto execute(Op&& op, context& ctx) ->
         typename detail::op_traits<std::remove_cvref_t<Op>>::result {
         detail::check_sync_op<std::remove_cvref_t<Op>>();
+        ctx.clear_call_time(); // a new call: its time-based policies take one fresh reading
         if constexpr (detail::sync_op_ok<std::remove_cvref_t<Op>>)
             return run<0>(op, ctx).value();
     }
@@ -276,6 +279,7 @@ public:
     auto try_execute(Op&& op, context& ctx)
         -> outcome<typename detail::op_traits<std::remove_cvref_t<Op>>::result> {
         detail::check_sync_op<std::remove_cvref_t<Op>>();
+        ctx.clear_call_time(); // a new call: its time-based policies take one fresh reading
         if constexpr (detail::sync_op_ok<std::remove_cvref_t<Op>>)
             return run<0>(op, ctx);
         else
@@ -296,6 +300,7 @@ public:
     template <class Op>
     auto async_execute(Op op, context& ctx) -> task<typename detail::op_traits<Op>::result> {
         detail::check_async_op<Op>();
+        ctx.clear_call_time();
         if constexpr (detail::async_op_ok<Op>) {
             auto o = co_await run_async<0>(op, ctx);
             co_return std::move(o).value();
@@ -305,6 +310,7 @@ public:
     auto async_try_execute(Op op, context& ctx)
         -> task<outcome<typename detail::op_traits<Op>::result>> {
         detail::check_async_op<Op>();
+        ctx.clear_call_time();
         if constexpr (detail::async_op_ok<Op>)
             co_return co_await run_async<0>(op, ctx);
         else

@@ -9,6 +9,7 @@
 #include <bulwark/detail/hash.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <stop_token>
@@ -17,15 +18,81 @@
 
 namespace bulwark {
 
+class context;
+
+/// One level of cancellation of a call: the call itself (inside its `context`), or the scope of a
+/// timeout that stops its call on expiry (in the timeout's frame, pushed with `context::
+/// push_stop_scope`). Its request is a flag, so requesting and checking allocate nothing; a
+/// `std::stop_source` is made only when the operation asks for a token, and published with the
+/// same flag word, so a request from another thread (a timer) and the owner's creation of the
+/// source never miss each other: whichever comes second in the word's order stops the source.
+///
+/// **Thread safety:** `request()` and `requested()` from any thread; the rest on the owner's.
+class stop_scope {
+public:
+    stop_scope() noexcept = default;
+    stop_scope(const stop_scope&) = delete;
+    stop_scope& operator=(const stop_scope&) = delete;
+
+    /// Requests stop on this scope (and on its token, if one was handed out). Returns false when
+    /// it was already requested. Any thread; allocates nothing.
+    bool request() noexcept {
+        const std::uint8_t old = flags_.fetch_or(requested_bit, std::memory_order_acq_rel);
+        if (old & requested_bit)
+            return false;
+        if (old & source_bit)
+            source_.request_stop(); // the owner published it: stop it (runs its callbacks here)
+        return true;
+    }
+    /// True once `request()` was called on this scope (not its parents: see `context`).
+    bool requested() const noexcept {
+        return (flags_.load(std::memory_order_acquire) & requested_bit) != 0;
+    }
+
+private:
+    friend class context;
+    static constexpr std::uint8_t requested_bit = 1, source_bit = 2;
+
+    struct forward_stop {
+        stop_scope* target;
+        void operator()() const noexcept { target->request(); }
+    };
+
+    /// The scope's token, linked to `parent` (the enclosing scope's token, or the caller's).
+    /// Owner thread only.
+    std::stop_token token(const std::stop_token& parent) {
+        if ((flags_.load(std::memory_order_relaxed) & source_bit) == 0) {
+            source_ = std::stop_source{};
+            const std::uint8_t old = flags_.fetch_or(source_bit, std::memory_order_acq_rel);
+            if (old & requested_bit)
+                source_.request_stop(); // requested before the source existed
+            if (parent.stop_possible())
+                link_.emplace(parent, forward_stop{this});
+        }
+        return source_.get_token();
+    }
+
+    std::atomic<std::uint8_t> flags_{0};
+    stop_scope* parent_ = nullptr;
+    std::stop_source source_{std::nostopstate};
+    std::optional<std::stop_callback<forward_stop>> link_;
+};
+
 /// The state of one logical call (all its attempts).
 ///
 /// - **Deadline:** `deadline()` is the earliest deadline set by any enclosing timeout (or the
 ///   caller). Policies only ever tighten it (`scoped_deadline`); operations and transports must
 ///   honour it.
 /// - **Cancellation:** cooperative, through `std::stop_token`. `stop_requested()` is a cheap
-///   check that allocates nothing; `stop_token()` creates the call's `std::stop_source` on first
-///   use (one allocation per logical call, by the standard library) and links it to the caller's
-///   token, if one was given.
+///   check that allocates nothing; `request_stop()` from any thread allocates nothing either.
+///   `stop_token()` creates a `std::stop_source` on first use (one allocation by the standard
+///   library, and only when the operation asks for a token) and links it to the caller's token,
+///   if one was given. A timeout that stops on expiry opens a *stop scope* (`stop_scope`, in its
+///   own frame): inside it, `stop_token()` is the scope's token and the scope's expiry stops it
+///   without stopping the caller's context, so the next attempt of a retry starts unstopped.
+/// - **Time of the call:** `call_time()` carries one clock reading per call for the time-based
+///   policies of a pipeline (see `runtime/call_time.hpp`); the pipeline clears it at entry and
+///   `set_attempt` clears it for a new attempt.
 /// - **Attempt:** 1 for the first attempt; retry and hedge policies advance it.
 /// - **Endpoint:** the endpoint a balancer picked for the current attempt, and the endpoints
 ///   already tried in this call (so a retry can avoid them).
@@ -88,27 +155,57 @@ public:
 
     // ---- cancellation -----------------------------------------------------------------------
 
-    /// True once stop was requested for this call or for the caller's token.
+    /// True once stop was requested for this call, for an open stop scope, or for the caller's
+    /// token. Allocates nothing.
     bool stop_requested() const noexcept {
-        return (own_.stop_possible() && own_.stop_requested()) || caller_.stop_requested();
+        for (const stop_scope* s = top_; s != nullptr; s = s->parent_)
+            if (s->requested())
+                return true;
+        return caller_.stop_requested();
     }
-    /// Requests stop for this call (and anything holding its token). Returns false if it was
-    /// already requested.
-    bool request_stop() {
-        ensure_source();
-        return own_.request_stop();
+    /// Requests stop for this call (and anything holding its tokens, inside any open scope).
+    /// Returns false if it was already requested. Any thread; allocates nothing.
+    bool request_stop() noexcept { return root_.request(); }
+    /// The stop token of the innermost open scope (the call's own outside any). Creates the
+    /// `std::stop_source`s on first use (one allocation per scope, by the standard library).
+    std::stop_token stop_token() { return token_of(*top_); }
+
+    /// Opens `s` as the innermost stop scope (a timeout that stops on expiry does this around
+    /// its call; `s` lives in its frame). Owner thread; close with `pop_stop_scope` (LIFO).
+    void push_stop_scope(stop_scope& s) noexcept {
+        s.parent_ = top_;
+        top_ = &s;
     }
-    /// The call's stop token. Creates the call's stop source on first use.
-    std::stop_token stop_token() {
-        ensure_source();
-        return own_.get_token();
+    /// Closes the innermost stop scope `s`: its requests and its token no longer affect the call.
+    void pop_stop_scope(stop_scope& s) noexcept { top_ = s.parent_; }
+
+    // ---- time of the call -------------------------------------------------------------------
+
+    /// The clock reading this call's time-based policies share, if one was taken from the clock
+    /// identified by `source` since the call (or the attempt) began; `time_point::min()` if not.
+    /// Read through `detail::call_now` (runtime/call_time.hpp), which takes and stores it.
+    time_point call_time(const void* source) const noexcept {
+        return call_time_source_ == source ? call_time_ : time_point::min();
     }
+    /// Stores the reading of the clock identified by `source` for this call.
+    void set_call_time(const void* source, time_point t) noexcept {
+        call_time_ = t;
+        call_time_source_ = source;
+    }
+    /// Forgets the shared reading (a new call or attempt, or after a wait).
+    void clear_call_time() noexcept { call_time_source_ = no_source(); }
 
     // ---- attempts and endpoints -------------------------------------------------------------
 
     /// The current attempt, starting at 1.
     std::uint32_t attempt() const noexcept { return attempt_; }
-    void set_attempt(std::uint32_t n) noexcept { attempt_ = n; }
+    /// Sets the attempt number; a new attempt also forgets the shared clock reading (time has
+    /// moved on since the previous attempt began).
+    void set_attempt(std::uint32_t n) noexcept {
+        if (n != attempt_)
+            clear_call_time();
+        attempt_ = n;
+    }
 
     /// The endpoint picked for the current attempt, or null (`bulwark::balanced_endpoint(ctx)`
     /// gives balance's `endpoint` with its statistics).
@@ -154,23 +251,21 @@ private:
     template <class T>
     static constexpr char type_tag = 0;
 
-    struct forward_stop {
-        std::stop_source* target;
-        void operator()() const noexcept { target->request_stop(); }
-    };
+    static const void* no_source() noexcept {
+        static const char tag = 0;
+        return &tag;
+    }
 
-    void ensure_source() {
-        if (own_.stop_possible())
-            return;
-        own_ = std::stop_source{};
-        if (caller_.stop_possible())
-            link_.emplace(caller_, forward_stop{&own_});
+    std::stop_token token_of(stop_scope& s) {
+        return s.token(s.parent_ != nullptr ? token_of(*s.parent_) : caller_);
     }
 
     time_point deadline_ = no_deadline;
-    std::stop_source own_{std::nostopstate};
     std::stop_token caller_{};
-    std::optional<std::stop_callback<forward_stop>> link_;
+    stop_scope root_;          // the call's own cancellation
+    stop_scope* top_ = &root_; // the innermost open scope (a context is never moved)
+    time_point call_time_{};
+    const void* call_time_source_ = no_source();
     std::uint32_t attempt_ = 1;
     const endpoint_identity* endpoint_ = nullptr;
     std::array<const endpoint_identity*, tried_capacity> tried_{};

@@ -100,6 +100,7 @@ public:
             return {rejection(ctx)};
         note_waited(queued_at);
         detail::bulkhead_permit permit(*state_);
+        ctx.clear_call_time(); // time moved on while queued: the policies inside read afresh
         if (ctx.stop_requested())
             return {errc::cancelled};
         return next(ctx);
@@ -135,6 +136,7 @@ public:
             co_return rejection(ctx);
         note_waited(queued_at);
         detail::bulkhead_permit permit(*state_);
+        ctx.clear_call_time(); // time moved on while queued: the policies inside read afresh
         if (ctx.stop_requested())
             co_return errc::cancelled;
         co_return co_await next(ctx);

@@ -16,6 +16,7 @@
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/call_time.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -152,6 +153,7 @@ public:
             bulwark::emit(listener_, events::rate_limiter_queued{});
             if (!clock_.sleep_for(wait, ctx.stop_token()))
                 return {errc::cancelled};
+            ctx.clear_call_time(); // time moved on while waiting
             bulwark::emit(listener_, events::rate_limiter_waited{wait});
         }
         return next(ctx);
@@ -171,6 +173,7 @@ public:
             const bool elapsed = co_await clock_.async_sleep_for(wait, ctx.stop_token());
             if (!elapsed)
                 co_return outcome_of<Next>(errc::cancelled);
+            ctx.clear_call_time(); // time moved on while waiting
             bulwark::emit(listener_, events::rate_limiter_waited{wait});
         }
         co_return co_await next(ctx);
@@ -186,8 +189,10 @@ private:
     }
 
     /// Zero: go. Positive: wait that long (permit reserved). Negative: refused (-needed wait).
-    duration admit(const context& ctx) noexcept {
-        const time_point now = detail::coarse_now_if(clock_, coarse_);
+    duration admit(context& ctx) noexcept {
+        // The call's shared reading (runtime/call_time.hpp): one clock read per call between
+        // the pipeline's time-based policies.
+        const time_point now = detail::call_now(ctx, clock_, coarse_);
         duration limit = max_wait_;
         if (limit > duration::zero() && ctx.has_deadline() && ctx.remaining(now) < limit)
             limit = ctx.remaining(now) < duration::zero() ? duration::zero() : ctx.remaining(now);

@@ -4,7 +4,8 @@
 /// `timeout{.per_attempt = 300ms}` (a deadline per attempt); the same type with its kind fixed
 /// at compile time is spelt `total_timeout{2s}` / `attempt_timeout{300ms}`, so `pipeline`
 /// checks its placement at compile time. Parts: `policy/timeout/core.hpp` (the drivers),
-/// `policy/timeout/watchdog.hpp` (stop on expiry), `policy/timeout/race.hpp` (the race).
+/// `policy/timeout/watchdog.hpp` (the sync driver's stop on expiry), `policy/timeout/race.hpp`
+/// (the race).
 ///
 /// ```cpp
 /// auto client = bulwark::pipeline{bulwark::timeout{.total = 2s}, bulwark::retry{...},
@@ -24,6 +25,18 @@
 #include <string>
 
 namespace bulwark {
+
+/// What the synchronous driver of a timeout does when its limit passes while the call runs.
+enum class timeout_expiry : unsigned char {
+    /// The default: request stop on the call's token (`ctx.stop_token()`), as the coroutine
+    /// driver and Polly's timeout do, so a blocking wait on it returns early. No allocation and
+    /// no lock (a timer entry in the caller's frame, a shared timer thread).
+    request_stop,
+    /// Only tighten `ctx.deadline()`: the operation must honour the deadline itself, and is
+    /// judged by the clock when it returns. Saves the timer entry's arming (two atomic
+    /// operations per call); the coroutine driver stops regardless (its race needs it).
+    tighten_deadline_only,
+};
 
 namespace detail {
 
@@ -73,16 +86,19 @@ next_result_t<Next> observe_timeout(Listener& l, events::timeout_kind k, duratio
 /// **Failure semantics:** when the limit has passed, a failure of the inner call becomes
 /// `errc::timeout` (`resilience_error` from `execute`); a value that still arrived is returned
 /// (Polly v8). **Time and cancellation:** the context's deadline is tightened to now + limit,
-/// never extended. Sync driver: the operation must honour `ctx.deadline()` — a blocking call
-/// that ignores it runs to its end, and is then judged by the clock; with
-/// `.stop_on_expiry = true` a watchdog timer also requests stop on the call when the limit
-/// passes, for operations that wait on their stop token.
+/// never extended. Sync driver: by default (`.on_expiry = timeout_expiry::request_stop`) the
+/// call runs in a stop scope of its context, and a timer requests stop on it when the limit
+/// passes, so an operation waiting on `ctx.stop_token()` returns early; the caller's context is
+/// not stopped (a retry's next attempt starts unstopped). With
+/// `.on_expiry = timeout_expiry::tighten_deadline_only` only the deadline is tightened: a
+/// blocking call that ignores it runs to its end, and is then judged by the clock.
 /// Coroutine driver: the operation runs on a child context and is raced against a timer on
 /// `.clock`; when the timer wins, stop is requested on the child and the operation must return
 /// (it is awaited, never abandoned). **Thread safety:** stateless; share freely.
-/// **Allocation:** none on the sync path (unless `.stop_on_expiry`); the coroutine driver allocates
-/// its frames, the child's stop source and one timer entry. **Complexity:** one clock read per call
-/// (two on failure).
+/// **Allocation:** none on the sync path (a `std::stop_source` only if the operation asks for
+/// `ctx.stop_token()`); the coroutine driver allocates its frames, the child's stop source and
+/// one timer entry. **Complexity:** one clock reading per call, shared with the pipeline's other
+/// time-based policies (runtime/call_time.hpp); one more on failure.
 template <policy_kind K = policy_kind::other, class Listener = null_listener>
 struct basic_timeout {
     static_assert(K == policy_kind::other || K == policy_kind::total_timeout ||
@@ -96,8 +112,10 @@ struct basic_timeout {
     duration total{};       ///< one deadline over everything inside (zero = not this kind)
     duration per_attempt{}; ///< a deadline per attempt (zero = not this kind)
     any_clock clock{};      ///< real time by default; `.clock = manual` in tests
-    /// Sync driver: also request stop on the call when the limit passes (a watchdog timer; costs
-    /// allocations, so off by default). The coroutine driver always does.
+    /// Sync driver: what happens when the limit passes (default: stop is requested on the call).
+    timeout_expiry on_expiry = timeout_expiry::request_stop;
+    /// Kept so that initializers written before stopping became the default still compile:
+    /// `true` asks for what is now the default; `false` changes nothing (use `.on_expiry`).
     bool stop_on_expiry = false;
 
     /// Hears `timeout_expired` and `timeout_stop_requested` (default: nothing, no cost).
@@ -150,9 +168,10 @@ struct basic_timeout {
     /// Sync driver: runs `next(ctx)` under the deadline.
     template <class Next>
     next_result_t<Next> execute(Next&& next, context& ctx) const {
+        const bool stops = stop_on_expiry || on_expiry == timeout_expiry::request_stop;
         return detail::observe_timeout(
-            listener, event_kind(), time_limit(), stop_on_expiry, clock, next, [&](auto& n) {
-                if (stop_on_expiry)
+            listener, event_kind(), time_limit(), stops, clock, next, [&](auto& n) {
+                if (stops) [[likely]]
                     return detail::timeout_core::run_stopping(n, ctx, time_limit(), clock);
                 return detail::timeout_core::run(n, ctx, time_limit(), clock);
             });

@@ -40,6 +40,8 @@ public:
     }
     /// True when this reads a time source other than the real clock's shared timer thread.
     bool is_manual() const noexcept { return static_cast<bool>(svc_); }
+    /// The time source's timers, or null for real time (whose timers are shared services).
+    detail::clock_service* service_ptr() const noexcept { return svc_.get(); }
 
 private:
     std::shared_ptr<detail::clock_service> svc_;

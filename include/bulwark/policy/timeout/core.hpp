@@ -2,8 +2,8 @@
 /// \file
 /// Part of `policy/timeout.hpp`: the drivers of the one timeout type (`basic_timeout`, spelt
 /// `timeout`, `total_timeout`, `attempt_timeout`): how the deadline is set, how expiry is
-/// detected by each driver, and the rule that turns an outcome into `errc::timeout`. The
-/// stop-on-expiry watchdog is its own part (`watchdog.hpp`), the coroutine race another
+/// detected by each driver, and the rule that turns an outcome into `errc::timeout`. The sync
+/// driver's stop on expiry is its own part (`watchdog.hpp`), the coroutine race another
 /// (`race.hpp`, shared with `hedge`).
 
 #include <bulwark/core/context.hpp>
@@ -14,6 +14,7 @@
 #include <bulwark/policy/timeout/race.hpp>
 #include <bulwark/policy/timeout/watchdog.hpp>
 #include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/call_time.hpp>
 #include <bulwark/runtime/task.hpp>
 
 #include <atomic>
@@ -29,6 +30,12 @@ inline time_point deadline_after(const any_clock& clock, duration limit) noexcep
     return saturating_add(coarse_now_if(clock, limit >= coarse_clock::tolerant_of()), limit);
 }
 
+/// The same, from the call's shared clock reading (runtime/call_time.hpp): the timeouts and the
+/// other time-based policies of one pipeline read the clock once per call between them.
+inline time_point deadline_after(context& ctx, const any_clock& clock, duration limit) noexcept {
+    return saturating_add(call_now(ctx, clock, limit >= coarse_clock::tolerant_of()), limit);
+}
+
 struct timeout_core {
     /// The rule shared by both drivers (Polly v8's TimeoutStrategy): once the time limit has
     /// passed, a failure is reported as `errc::timeout` — the operation gave up because of our
@@ -42,13 +49,13 @@ struct timeout_core {
         return std::move(o);
     }
 
-    /// Sync driver: tighten the deadline for the call (never extending an outer one), run it,
-    /// and judge the outcome by the clock. One (coarse, see deadline_after) clock read on the
-    /// success path.
+    /// Sync driver, deadline only (`timeout_expiry::tighten_deadline_only`): tighten the
+    /// deadline for the call (never extending an outer one), run it, and judge the outcome by
+    /// the clock. One shared clock reading (see deadline_after) on the success path.
     template <class Next>
     static next_result_t<Next> run(Next& next, context& ctx, duration limit,
                                    const any_clock& clock) {
-        const time_point deadline = deadline_after(clock, limit);
+        const time_point deadline = deadline_after(ctx, clock, limit);
         scoped_deadline scope(ctx, deadline);
         auto o = next(ctx);
         if (o.has_failure()) [[unlikely]]
@@ -56,23 +63,21 @@ struct timeout_core {
         return o;
     }
 
-    /// Sync driver with `.stop_on_expiry`: the call runs on a child context, and a watchdog
-    /// timer requests stop on it when the limit passes. Allocates (the child's stop source, the
-    /// watchdog's frame and timer): off by default.
+    /// Sync driver, the default (`timeout_expiry::request_stop`): as `run`, and the call runs in
+    /// a stop scope of its context that a timer entry in this frame stops when the limit passes
+    /// (watchdog.hpp). No allocation and no lock on real time; the entry is disarmed before this
+    /// frame returns, whichever of the call and the timer finishes first.
     template <class Next>
     static next_result_t<Next> run_stopping(Next& next, context& ctx, duration limit,
                                             const any_clock& clock) {
-        using O = next_result_t<Next>;
-        const time_point deadline = deadline_after(clock, limit);
-        context child(context::child, ctx);
-        child.tighten_deadline(deadline);
-        std::optional<O> o;
-        const bool fired =
-            run_watched([&](context& c) { o.emplace(next(c)); }, child, clock, limit);
-        ctx.set_attempt(child.attempt());
-        if (child.endpoint() != nullptr)
-            ctx.set_endpoint(child.endpoint());
-        return finish(std::move(*o), fired || clock.now() >= deadline);
+        const time_point deadline = deadline_after(ctx, clock, limit);
+        scoped_deadline scope(ctx, deadline);
+        expiry_guard guard(ctx, clock, deadline);
+        auto o = next(ctx);
+        const bool fired = guard.disarm();
+        if (o.has_failure()) [[unlikely]]
+            return finish(std::move(o), fired || clock.now() >= deadline);
+        return o;
     }
 
     /// Coroutine driver: the operation runs on a child context (deadline tightened, its own

@@ -1,59 +1,93 @@
 #pragma once
 /// \file
-/// Part of `policy/timeout.hpp`: the optional watchdog of the synchronous timeout driver
-/// (`.stop_on_expiry = true`): a timer on the policy's clock that requests stop on the call's child
-/// context when the limit passes, so an operation that waits on its stop token (a
-/// `condition_variable_any` wait, a socket with a `stop_callback`) is interrupted, not only judged
-/// afterwards.
+/// Part of `policy/timeout.hpp`: the stop on expiry of the synchronous timeout driver (its
+/// default): while the call runs, a timer entry in the caller's frame is armed at the deadline;
+/// when it fires, stop is requested on the call's stop scope, so an operation that waits on
+/// `ctx.stop_token()` (a `condition_variable_any` wait, a socket with a `stop_callback`) returns
+/// early. On real time the entry goes to the shared lock-free expiry service
+/// (runtime/detail/expiry_service.hpp): no allocation, no lock. On another clock (a manual clock
+/// in tests, an Asio scheduler) it goes to that clock's timers.
 
 #include <bulwark/core/context.hpp>
 #include <bulwark/runtime/any_clock.hpp>
-#include <bulwark/runtime/task.hpp>
+#include <bulwark/runtime/detail/expiry_service.hpp>
+#include <bulwark/runtime/detail/timer_thread.hpp>
 
-#include <atomic>
-#include <coroutine>
-#include <exception>
-#include <memory>
-#include <stop_token>
-#include <utility>
+#include <thread>
 
 namespace bulwark::detail {
 
-/// Shared by the caller and the timer coroutine, which may finish on the timer thread after the
-/// caller has returned: hence shared ownership.
-struct watchdog_state {
-    static constexpr int none = 0, operation = 1, timer = 2;
-    std::atomic<int> winner{none};
-    std::atomic<bool> done{false};
-};
-
-struct watchdog {
-
-    // A member coroutine: clang 14's -fsanitize=function mis-assembles inline non-member ones.
-    detached start(std::shared_ptr<watchdog_state> st, const any_clock& clock, duration limit,
-                   std::stop_token stop, context& child) {
-        const bool elapsed = co_await clock.async_sleep_for(limit, std::move(stop));
-        int expected = watchdog_state::none;
-        if (elapsed && st->winner.compare_exchange_strong(expected, watchdog_state::timer,
-                                                          std::memory_order_acq_rel))
-            child.request_stop(); // the caller is still inside the operation: it must return
-        st->done.store(true, std::memory_order_release);
-        st->done.notify_one();
+/// Opens a stop scope on `ctx` and arms a timer that requests stop on it at `due`; `disarm()`
+/// (or the destructor) cancels it, and returns only once the timer can no longer touch this
+/// frame. Owner thread only; not movable (the timer holds its address).
+class expiry_guard {
+public:
+    expiry_guard(context& ctx, const any_clock& clock, time_point due)
+        : ctx_(ctx) {
+        ctx.push_stop_scope(scope_);
+        if (due == no_deadline)
+            return; // a limit too long to ever pass
+        entry_.on_expiry = [](void* s) noexcept { static_cast<stop_scope*>(s)->request(); };
+        entry_.target = &scope_;
+        clock_service* svc = clock.service_ptr();
+        if (svc == nullptr && expiry_service::arm(entry_, due)) [[likely]] {
+            mode_ = mode::service;
+            return;
+        }
+        // A manual clock, an Asio scheduler, or timeouts nested deeper than a lane holds: the
+        // clock's own timers (a lock and an allocation: off the common path).
+        svc_ = svc != nullptr ? svc : &timer_thread::instance();
+        node_.owner = this;
+        node_.due = due;
+        node_.fire = [](timer_node* n) noexcept {
+            expiry_guard* g = static_cast<queued_node*>(n)->owner;
+            g->scope_.request();
+            g->entry_.done.store(true, std::memory_order_release); // last touch of `g`
+        };
+        try {
+            svc_->schedule(&node_);
+            mode_ = mode::queued;
+        } catch (...) {
+            // No timer: the call still runs under its deadline, judged by the clock.
+        }
     }
-};
+    expiry_guard(const expiry_guard&) = delete;
+    expiry_guard& operator=(const expiry_guard&) = delete;
+    ~expiry_guard() {
+        disarm();
+        ctx_.pop_stop_scope(scope_);
+    }
 
-/// Runs `call(child)` under a watchdog; returns whether the watchdog fired first.
-template <class Call>
-bool run_watched(Call&& call, context& child, const any_clock& clock, duration limit) {
-    auto st = std::make_shared<watchdog_state>();
-    watchdog{}.start(st, clock, limit, child.stop_token(), child);
-    call(child);
-    int expected = watchdog_state::none;
-    if (st->winner.compare_exchange_strong(expected, watchdog_state::operation,
-                                           std::memory_order_acq_rel))
-        child.request_stop();                        // cancels the timer (the operation is over)
-    st->done.wait(false, std::memory_order_acquire); // the timer may be finishing on its thread
-    return st->winner.load(std::memory_order_acquire) == watchdog_state::timer;
-}
+    /// Cancels the timer; true when it fired first (stop was requested on the scope).
+    bool disarm() noexcept {
+        const mode m = mode_;
+        mode_ = mode::none;
+        switch (m) {
+        case mode::service:
+            return expiry_service::disarm(entry_);
+        case mode::queued:
+            if (svc_->cancel(&node_))
+                return false;
+            while (!entry_.done.load(std::memory_order_acquire)) // it is firing right now
+                std::this_thread::yield();
+            return true;
+        default:
+            return false;
+        }
+    }
+
+private:
+    enum class mode : unsigned char { none, service, queued };
+    struct queued_node : timer_node {
+        expiry_guard* owner = nullptr;
+    };
+
+    context& ctx_;
+    stop_scope scope_;
+    expiry_entry entry_;
+    queued_node node_;
+    clock_service* svc_ = nullptr;
+    mode mode_ = mode::none;
+};
 
 } // namespace bulwark::detail

@@ -5,19 +5,21 @@
 
 #include <bulwark/core/clock.hpp>
 
+#include <boost/intrusive/set.hpp>
+
 #include <coroutine>
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <stop_token>
 
 namespace bulwark {
 
 namespace detail {
 
-/// One pending timer, embedded in the awaiter that waits for it (stable address while queued).
-struct timer_node {
+/// One pending timer, embedded in the awaiter (or timeout frame) that waits for it (stable
+/// address while queued). Intrusive: queueing it allocates nothing.
+struct timer_node : boost::intrusive::set_base_hook<> {
     time_point due{};
     std::uint64_t seq = 0;
     void (*fire)(timer_node*) noexcept = nullptr;
@@ -27,8 +29,8 @@ struct timer_node {
 };
 
 struct timer_order {
-    bool operator()(const timer_node* a, const timer_node* b) const noexcept {
-        return a->due != b->due ? a->due < b->due : a->seq < b->seq;
+    bool operator()(const timer_node& a, const timer_node& b) const noexcept {
+        return a.due != b.due ? a.due < b.due : a.seq < b.seq;
     }
 };
 
@@ -47,30 +49,36 @@ public:
     virtual bool cancel(timer_node* node) noexcept = 0;
 };
 
-/// An ordered set of timers guarded by one mutex; shared by the manual clock and the timer thread.
+/// An ordered set of timers guarded by one mutex; shared by the manual clock and the timer
+/// thread. An intrusive tree (the nodes live with their waiters): no allocation per timer.
 class timer_queue {
 public:
     void push(timer_node* n) {
         n->seq = next_seq_++;
-        timers_.insert(n);
+        timers_.insert(*n);
     }
-    bool remove(timer_node* n) noexcept { return timers_.erase(n) != 0; }
+    bool remove(timer_node* n) noexcept {
+        if (!n->is_linked())
+            return false;
+        timers_.erase(timers_.iterator_to(*n));
+        return true;
+    }
     timer_node* pop_due(time_point t) noexcept {
-        if (timers_.empty() || (*timers_.begin())->due > t)
+        if (timers_.empty() || timers_.begin()->due > t)
             return nullptr;
-        timer_node* n = *timers_.begin();
+        timer_node* n = &*timers_.begin();
         timers_.erase(timers_.begin());
         return n;
     }
     std::optional<time_point> next_due() const noexcept {
         if (timers_.empty())
             return std::nullopt;
-        return (*timers_.begin())->due;
+        return timers_.begin()->due;
     }
     std::size_t size() const noexcept { return timers_.size(); }
 
 private:
-    std::set<timer_node*, timer_order> timers_;
+    boost::intrusive::set<timer_node, boost::intrusive::compare<timer_order>> timers_;
     std::uint64_t next_seq_ = 0;
 };
 
