@@ -20,6 +20,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #if BULWARK_BENCH_PROMETHEUS_CPP
 #include <prometheus/counter.h>
@@ -136,6 +137,38 @@ auto standard_with(L l) {
     };
 }
 
+/// The same stages, with listener `l` only on the stages whose bit is set in `Mask` (1 bulkhead,
+/// 2 total timeout, 4 retry, 8 breaker, 16 attempt timeout) and `null_listener` elsewhere: where
+/// the listener's cost per call comes from.
+template <unsigned Mask, class L>
+auto standard_with_some(L l) {
+    const bulwark::standard_options o;
+    using N = bulwark::null_listener;
+    using LB = std::conditional_t<(Mask & 1u) != 0, L, N>;
+    using LT = std::conditional_t<(Mask & 2u) != 0, L, N>;
+    using LR = std::conditional_t<(Mask & 4u) != 0, L, N>;
+    using LC = std::conditional_t<(Mask & 8u) != 0, L, N>;
+    using LA = std::conditional_t<(Mask & 16u) != 0, L, N>;
+    auto pick = [&]<class X>(std::type_identity<X>) {
+        if constexpr (std::is_same_v<X, L>)
+            return l;
+        else
+            return N{};
+    };
+    return bulwark::pipeline{
+        bulwark::basic_bulkhead{bulwark::bulkhead_options{o.concurrency},
+                                pick(std::type_identity<LB>{})},
+        bulwark::basic_timeout<bulwark::policy_kind::total_timeout, LT>{
+            .limit = o.total_timeout, .listener = pick(std::type_identity<LT>{})},
+        bulwark::retry{.max_attempts = o.max_attempts, .backoff = o.backoff}.with_listener(
+            pick(std::type_identity<LR>{})),
+        bulwark::basic_circuit_breaker{o.breaker, bulwark::default_classifier{},
+                                       pick(std::type_identity<LC>{})},
+        bulwark::basic_timeout<bulwark::policy_kind::attempt_timeout, LA>{
+            .limit = o.attempt_timeout, .listener = pick(std::type_identity<LA>{})},
+    };
+}
+
 template <class Pipeline>
 void run_pipeline(benchmark::State& state, Pipeline& p) {
     bulwark::bench::measure_calls(
@@ -162,6 +195,18 @@ void BM_pipeline_standard_metrics_listener(benchmark::State& state) {
     state.counters["calls_counted"] = static_cast<double>(s.retry.successful_without_retry);
 }
 BENCHMARK(BM_pipeline_standard_metrics_listener);
+
+template <unsigned Mask>
+void BM_pipeline_standard_metrics_on(benchmark::State& state) {
+    static bulwark::metrics_registry reg;
+    auto p = standard_with_some<Mask>(reg.listener({.pipeline = "standard", .policy = "some"}));
+    run_pipeline(state, p);
+}
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 1u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 2u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 4u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 8u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 16u);
 
 #if BULWARK_BENCH_PROMETHEUS_CPP
 
