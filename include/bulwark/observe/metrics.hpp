@@ -126,6 +126,7 @@ struct series_snapshot {
     struct channel_counts {
         std::uint64_t published = 0, delivered = 0, nacked = 0, redelivered = 0, dropped = 0,
                       duplicates_dropped = 0;
+        std::uint64_t redeliveries_scheduled = 0; ///< redeliveries decided (backoff started)
         /// By `dead_letter_kind` (max_deliveries, rejected, failed).
         std::array<std::uint64_t, 3> dead_lettered{};
     } channel;
@@ -175,6 +176,7 @@ enum metric_word : std::size_t {
     w_channel_delivered,
     w_channel_nacked,
     w_channel_redelivered,
+    w_channel_redelivery_scheduled,
     w_channel_dropped,
     w_channel_duplicates,
     w_channel_dead0, // + dead_letter_kind (3)
@@ -280,6 +282,7 @@ public:
         ch.delivered = r(w_channel_delivered);
         ch.nacked = r(w_channel_nacked);
         ch.redelivered = r(w_channel_redelivered);
+        ch.redeliveries_scheduled = r(w_channel_redelivery_scheduled);
         ch.dropped = r(w_channel_dropped);
         ch.duplicates_dropped = r(w_channel_duplicates);
         for (std::size_t i = 0; i < 3; ++i)
@@ -429,6 +432,9 @@ public:
     void on(const events::channel_delivered&) noexcept { b_->add(detail::w_channel_delivered); }
     void on(const events::channel_nacked&) noexcept { b_->add(detail::w_channel_nacked); }
     void on(const events::channel_redelivered&) noexcept { b_->add(detail::w_channel_redelivered); }
+    void on(const events::channel_redelivery_scheduled&) noexcept {
+        b_->add(detail::w_channel_redelivery_scheduled);
+    }
     void on(const events::channel_dead_lettered& e) noexcept {
         const auto k = static_cast<std::size_t>(e.kind);
         b_->add(detail::w_channel_dead0 + (k < 3 ? k : 2));
