@@ -292,6 +292,10 @@ TEST_CASE("channel events: overflow drops and refusals are heard where they happ
 
 namespace {
 struct order_created {
+    static constexpr std::string_view subject = "orders.created";
+    int n = 0;
+};
+struct order_paid { // no subject: its events carry the one given to subscribe, or none
     int n = 0;
 };
 } // namespace
@@ -327,6 +331,27 @@ TEST_CASE("channel events: async_bus topics report, and a dedupe window hit is "
     CHECK(s.delivered == 3);
     CHECK(s.duplicates_dropped == 1);
     CHECK(s.nacked == 0);
+}
+
+TEST_CASE("channel events: async_bus gives each topic's events the topic's subject",
+          "[observe][channel][async]") {
+    channel_log log;
+    {
+        async_bus<topics<order_created, order_paid>, mpmc, overflow::block, channel_recorder> bus(
+            channel_recorder{&log});
+        auto a = bus.subscribe<order_created>([](const order_created&) {});
+        auto b = bus.subscribe<order_paid>([](const order_paid&) {});
+        REQUIRE_FALSE(bus.publish(order_created{1}));
+        bus.drain();
+        REQUIRE_FALSE(bus.publish(order_paid{2}));
+        bus.drain();
+    }
+    const auto all = log.all();
+    REQUIRE(all.size() == 4);
+    CHECK(all[0].subject == "orders.created");
+    CHECK(all[1].subject == "orders.created");
+    CHECK(all[2].subject.empty());
+    CHECK(all[3].subject.empty());
 }
 
 TEST_CASE("channel events: without a listener the channel and bus are unchanged",

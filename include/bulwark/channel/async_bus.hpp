@@ -125,8 +125,9 @@ class async_bus {
 /// (the message and its metadata are moved into a preallocated slot).
 /// **Complexity:** publish is O(1): a compile-time topic index, an atomic load, a channel publish.
 /// **Events:** each topic's channel reports to `Listener` (a copy of the bus's, or the one given
-/// to `subscribe`) with the subscription's subject: see `async_channel`; a dedupe window's hit
-/// is `channel_duplicate_dropped`. The default `null_listener` costs nothing.
+/// to `subscribe`) with the topic's subject (`subject_of<M>`, when it has one, or the one given
+/// to `subscribe`): see `async_channel`; a dedupe window's hit is `channel_duplicate_dropped`.
+/// The default `null_listener` costs nothing.
 template <class... T, queue_selector Queue, overflow_policy Overflow, class Listener>
 class async_bus<topics<T...>, Queue, Overflow, Listener> {
 public:
@@ -160,8 +161,11 @@ public:
     template <class M, class F>
     subscription subscribe(F handler, async_bus_options<M> options = {},
                            std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
+        std::string_view subject{}; // the events' subject: the topic's, when it declares one
+        if constexpr (requires { subject_of<M>::value; })
+            subject = subject_of<M>::value;
         return subscribe<M>(std::move(handler), std::move(options), std::move(dedupe), listener_,
-                            std::string_view{});
+                            subject);
     }
     /// As `subscribe(handler, options, dedupe)`, with this topic's own `listener` (say, a
     /// metrics listener labelled with the topic) and the events' `subject` (copied).
