@@ -5,6 +5,7 @@
 //
 //   cmake --preset bench && cmake --build build/bench -j2 --target bench_observe
 //   build/bench/benchmarks/bench_observe
+#include <bulwark/channel/async_channel.hpp>
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/observe/metrics.hpp>
 #include <bulwark/observe/prometheus.hpp>
@@ -207,6 +208,61 @@ BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 2u);
 BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 4u);
 BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 8u);
 BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 16u);
+
+// ---- an async channel with and without a listener --------------------------------------------
+
+/// Publishes `channel_messages` into a channel with room for all of them, then drains: ns per
+/// message (publish + delivery on the consumer thread), and allocations per message on the
+/// producer and on the consumer (read by the handler). The channel's events on this path:
+/// `channel_published` and `channel_delivered`.
+constexpr std::uint64_t channel_messages = 1 << 16;
+std::atomic<std::size_t> g_consumer_allocs{0};
+
+template <class Channel>
+void run_channel(benchmark::State& state, Channel& ch) {
+    std::size_t producer = 0, consumer = 0;
+    for (auto _ : state) {
+        const std::size_t c0 = g_consumer_allocs.load();
+        const auto before = bulwark::test::thread_allocations();
+        for (std::uint64_t i = 0; i < channel_messages; ++i)
+            (void)ch.publish(i);
+        producer += bulwark::test::thread_allocations() - before;
+        ch.drain();
+        consumer += g_consumer_allocs.load() - c0;
+    }
+    const auto n = static_cast<double>(state.iterations() * channel_messages);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * channel_messages));
+    state.counters["producer_allocs/msg"] = static_cast<double>(producer) / n;
+    state.counters["consumer_allocs/msg"] = static_cast<double>(consumer) / n;
+}
+
+void consume(std::uint64_t v) {
+    benchmark::DoNotOptimize(v);
+    g_consumer_allocs.store(bulwark::test::thread_allocations(), std::memory_order_relaxed);
+}
+
+void BM_channel_plain(benchmark::State& state) {
+    bulwark::async_channel<std::uint64_t> ch(consume, {.capacity = channel_messages});
+    run_channel(state, ch);
+}
+BENCHMARK(BM_channel_plain)->UseRealTime();
+
+void BM_channel_null_listener(benchmark::State& state) {
+    bulwark::async_channel<std::uint64_t, bulwark::mpmc, bulwark::overflow::block,
+                           bulwark::null_listener>
+        ch(consume, {.capacity = channel_messages}, {}, "numbers");
+    run_channel(state, ch);
+}
+BENCHMARK(BM_channel_null_listener)->UseRealTime();
+
+void BM_channel_metrics_listener(benchmark::State& state) {
+    static bulwark::metrics_registry reg;
+    bulwark::async_channel<std::uint64_t, bulwark::mpmc, bulwark::overflow::block,
+                           bulwark::metrics_listener>
+        ch(consume, {.capacity = channel_messages}, reg.listener({.topic = "numbers"}), "numbers");
+    run_channel(state, ch);
+}
+BENCHMARK(BM_channel_metrics_listener)->UseRealTime();
 
 #if BULWARK_BENCH_PROMETHEUS_CPP
 

@@ -167,13 +167,13 @@ TEST_CASE("channel events from inside async_channel: each fires exactly when it 
     clock.advance(1ms);
     ch.wait_idle();
     REQUIRE(ch.pending_redeliveries() == 1);
-    CHECK(tail(4) == std::vector<heard>{ev("channel_delivered", 2), ev("channel_redelivered", 2, 1s),
-                                        ev("channel_nacked", 2),
+    CHECK(tail(4) == std::vector<heard>{ev("channel_delivered", 2),
+                                        ev("channel_redelivered", 2, 1s), ev("channel_nacked", 2),
                                         ev("channel_redelivery_scheduled", 3, 2s)});
     clock.advance(2s);
     ch.drain();
-    CHECK(tail(4) == std::vector<heard>{ev("channel_delivered", 3), ev("channel_redelivered", 3, 2s),
-                                        ev("channel_nacked", 3),
+    CHECK(tail(4) == std::vector<heard>{ev("channel_delivered", 3),
+                                        ev("channel_redelivered", 3, 2s), ev("channel_nacked", 3),
                                         ev("channel_dead_lettered", 0, {}, "not yet")});
     CHECK(dead.items().size() == 2);
 
@@ -198,9 +198,10 @@ TEST_CASE("channel events: at-most-once failures are nacked then dead-lettered a
         [](int) { throw std::runtime_error("boom"); }, {}, channel_recorder{&log}, "orders");
     REQUIRE_FALSE(ch.publish(7));
     ch.drain();
-    CHECK(log.all() == std::vector<heard>{ev("channel_published"), ev("channel_delivered", 1),
-                                          ev("channel_nacked", 1),
-                                          ev("channel_dead_lettered", 0, {}, "handler threw: boom")});
+    CHECK(log.all() ==
+          std::vector<heard>{ev("channel_published"), ev("channel_delivered", 1),
+                             ev("channel_nacked", 1),
+                             ev("channel_dead_lettered", 0, {}, "handler threw: boom")});
 }
 
 namespace {
@@ -312,9 +313,9 @@ TEST_CASE("channel events: async_bus topics report, and a dedupe window hit is "
         async_bus<topics<order_created>, mpmc, overflow::block, listener> bus(
             listener{channel_recorder{&log}, ml});
         auto window = std::make_shared<dedupe_window<message_id>>(16);
-        auto sub = bus.subscribe<order_created>([&](const order_created&) { ++handled; }, {},
-                                                window, listener{channel_recorder{&log}, ml},
-                                                "orders.created");
+        auto sub =
+            bus.subscribe<order_created>([&](const order_created&) { ++handled; }, {}, window,
+                                         listener{channel_recorder{&log}, ml}, "orders.created");
         message_metadata md;
         stamp(md);
         REQUIRE_FALSE(bus.publish(order_created{1}, md));
@@ -357,8 +358,8 @@ TEST_CASE("channel events: async_bus gives each topic's events the topic's subje
 TEST_CASE("channel events: without a listener the channel and bus are unchanged",
           "[observe][channel]") {
     STATIC_REQUIRE(std::is_same_v<async_channel<int>::listener_type, null_listener>);
-    STATIC_REQUIRE(std::is_same_v<async_channel<int>, async_channel<int, mpmc, overflow::block,
-                                                                    null_listener>>);
+    STATIC_REQUIRE(std::is_same_v<async_channel<int>,
+                                  async_channel<int, mpmc, overflow::block, null_listener>>);
     STATIC_REQUIRE(std::is_empty_v<detail::null_subject>);
     using plain = detail::channel_state<int, mpmc, true, false>;
     using heard_state = detail::channel_state<int, mpmc, true, false, metrics_listener>;

@@ -144,8 +144,8 @@ private:
 namespace detail {
 /// The events' subject of an idempotent handler with a listener (owned: its views stay valid).
 template <class Listener>
-using observed_subject = std::conditional_t<std::is_same_v<Listener, null_listener>,
-                                            std::string_view, std::string>;
+using observed_subject =
+    std::conditional_t<std::is_same_v<Listener, null_listener>, std::string_view, std::string>;
 
 template <class M, class H, class Window, class IdOf, class Listener = null_listener>
 struct idempotent_handler {
