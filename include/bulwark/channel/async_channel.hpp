@@ -136,7 +136,8 @@ public:
     /// **Failure semantics:** throws `invalid_argument_error` for bad settings.
     template <class Handler>
     requires async_handler<Handler, T>
-    async_channel(Handler handler, options o, Listener listener, std::string_view subject) {
+    explicit async_channel(Handler handler, options o, Listener listener,
+                           std::string_view subject) {
         detail::require(o.capacity >= 1 && o.capacity <= max_channel_capacity, "async_channel",
                         "capacity", "in [1, 2^30]", o.capacity);
         detail::require(o.consumers >= 1 && o.consumers <= max_channel_consumers, "async_channel",

@@ -65,11 +65,10 @@ void process(S& s, typename S::lane& l, typename S::item& it, worker_counters& c
     bulwark::emit(s.listener, events::channel_delivered{s.subject, it.deliveries});
     if constexpr (hears<decltype(s.listener), events::channel_redelivered>)
         if (it.deliveries > 1) // the backoff is deterministic: the one it waited
-            bulwark::emit(s.listener,
-                          events::channel_redelivered{
-                              s.subject, it.deliveries,
-                              std::max(duration::zero(),
-                                       redelivery_delay(s.policy, it.deliveries - 1))});
+            bulwark::emit(s.listener, events::channel_redelivered{
+                                          s.subject, it.deliveries,
+                                          std::max(duration::zero(),
+                                                   redelivery_delay(s.policy, it.deliveries - 1))});
     const next_step step = run_delivery(*s.handler, it, s.auto_ack, s.policy, d, kind);
     if (d.state() == delivery_state::nacked) // redelivered or dead-lettered next
         bulwark::emit(s.listener, events::channel_nacked{s.subject, it.deliveries});

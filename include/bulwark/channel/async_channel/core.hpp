@@ -168,8 +168,8 @@ struct channel_state {
     /// Hears the channel's events (on the publishing and the consumer threads).
     [[no_unique_address]] Listener listener;
     /// The events' `subject` (owned here, so the events' views stay valid).
-    [[no_unique_address]] std::conditional_t<std::is_same_v<Listener, null_listener>,
-                                             null_subject, std::string>
+    [[no_unique_address]] std::conditional_t<std::is_same_v<Listener, null_listener>, null_subject,
+                                             std::string>
         subject;
     std::unique_ptr<erased_handler<T>> handler;
     delivery_policy policy;
