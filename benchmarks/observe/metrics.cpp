@@ -1,10 +1,12 @@
 // The metrics listener beside prometheus-cpp 1.0 (the alternative) and a plain atomic
 // counter: ns per counter increment and per histogram observation (one thread and two threads on
 // one counter), and the cost of one exposition (serialization) of the same content. Then the
-// cost the metrics listener adds to the standard pipeline (see BM_pipeline_* below).
+// cost the metrics listener adds to the standard pipeline (BM_pipeline_*, on every stage and on
+// one stage at a time) and to an async channel (BM_channel_*: ns and allocations per message).
 //
 //   cmake --preset bench && cmake --build build/bench -j2 --target bench_observe
-//   build/bench/benchmarks/bench_observe
+//   build/bench/benchmarks/bench_observe --benchmark_repetitions=5 \
+//       --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 #include <bulwark/channel/async_channel.hpp>
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/observe/metrics.hpp>
