@@ -5,7 +5,7 @@
 // one stage at a time) and to an async channel (BM_channel_*: ns and allocations per message).
 //
 //   cmake --preset bench && cmake --build build/bench -j2 --target bench_observe
-//   build/bench/benchmarks/bench_observe --benchmark_repetitions=5 \
+//   build/bench/benchmarks/bench_observe --benchmark_repetitions=5
 //       --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 #include <bulwark/channel/async_channel.hpp>
 #include <bulwark/observe/listener.hpp>
