@@ -1,10 +1,13 @@
 // The metrics listener beside prometheus-cpp 1.0 (the alternative) and a plain atomic
 // counter: ns per counter increment and per histogram observation (one thread and two threads on
 // one counter), and the cost of one exposition (serialization) of the same content. Then the
-// cost the metrics listener adds to the standard pipeline (see BM_pipeline_* below).
+// cost the metrics listener adds to the standard pipeline (BM_pipeline_*, on every stage and on
+// one stage at a time) and to an async channel (BM_channel_*: ns and allocations per message).
 //
 //   cmake --preset bench && cmake --build build/bench -j2 --target bench_observe
-//   build/bench/benchmarks/bench_observe
+//   build/bench/benchmarks/bench_observe --benchmark_repetitions=5
+//       --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+#include <bulwark/channel/async_channel.hpp>
 #include <bulwark/observe/listener.hpp>
 #include <bulwark/observe/metrics.hpp>
 #include <bulwark/observe/prometheus.hpp>
@@ -20,6 +23,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #if BULWARK_BENCH_PROMETHEUS_CPP
 #include <prometheus/counter.h>
@@ -136,6 +140,38 @@ auto standard_with(L l) {
     };
 }
 
+/// The same stages, with listener `l` only on the stages whose bit is set in `Mask` (1 bulkhead,
+/// 2 total timeout, 4 retry, 8 breaker, 16 attempt timeout) and `null_listener` elsewhere: where
+/// the listener's cost per call comes from.
+template <unsigned Mask, class L>
+auto standard_with_some(L l) {
+    const bulwark::standard_options o;
+    using N = bulwark::null_listener;
+    using LB = std::conditional_t<(Mask & 1u) != 0, L, N>;
+    using LT = std::conditional_t<(Mask & 2u) != 0, L, N>;
+    using LR = std::conditional_t<(Mask & 4u) != 0, L, N>;
+    using LC = std::conditional_t<(Mask & 8u) != 0, L, N>;
+    using LA = std::conditional_t<(Mask & 16u) != 0, L, N>;
+    auto pick = [&]<class X>(std::type_identity<X>) {
+        if constexpr (std::is_same_v<X, L>)
+            return l;
+        else
+            return N{};
+    };
+    return bulwark::pipeline{
+        bulwark::basic_bulkhead{bulwark::bulkhead_options{o.concurrency},
+                                pick(std::type_identity<LB>{})},
+        bulwark::basic_timeout<bulwark::policy_kind::total_timeout, LT>{
+            .limit = o.total_timeout, .listener = pick(std::type_identity<LT>{})},
+        bulwark::retry{.max_attempts = o.max_attempts, .backoff = o.backoff}.with_listener(
+            pick(std::type_identity<LR>{})),
+        bulwark::basic_circuit_breaker{o.breaker, bulwark::default_classifier{},
+                                       pick(std::type_identity<LC>{})},
+        bulwark::basic_timeout<bulwark::policy_kind::attempt_timeout, LA>{
+            .limit = o.attempt_timeout, .listener = pick(std::type_identity<LA>{})},
+    };
+}
+
 template <class Pipeline>
 void run_pipeline(benchmark::State& state, Pipeline& p) {
     bulwark::bench::measure_calls(
@@ -162,6 +198,73 @@ void BM_pipeline_standard_metrics_listener(benchmark::State& state) {
     state.counters["calls_counted"] = static_cast<double>(s.retry.successful_without_retry);
 }
 BENCHMARK(BM_pipeline_standard_metrics_listener);
+
+template <unsigned Mask>
+void BM_pipeline_standard_metrics_on(benchmark::State& state) {
+    static bulwark::metrics_registry reg;
+    auto p = standard_with_some<Mask>(reg.listener({.pipeline = "standard", .policy = "some"}));
+    run_pipeline(state, p);
+}
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 1u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 2u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 4u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 8u);
+BENCHMARK_TEMPLATE(BM_pipeline_standard_metrics_on, 16u);
+
+// ---- an async channel with and without a listener --------------------------------------------
+
+/// Publishes `channel_messages` into a channel with room for all of them, then drains: ns per
+/// message (publish + delivery on the consumer thread), and allocations per message on the
+/// producer and on the consumer (read by the handler). The channel's events on this path:
+/// `channel_published` and `channel_delivered`.
+constexpr std::uint64_t channel_messages = 1 << 16;
+std::atomic<std::size_t> g_consumer_allocs{0};
+
+template <class Channel>
+void run_channel(benchmark::State& state, Channel& ch) {
+    std::size_t producer = 0, consumer = 0;
+    for (auto _ : state) {
+        const std::size_t c0 = g_consumer_allocs.load();
+        const auto before = bulwark::test::thread_allocations();
+        for (std::uint64_t i = 0; i < channel_messages; ++i)
+            (void)ch.publish(i);
+        producer += bulwark::test::thread_allocations() - before;
+        ch.drain();
+        consumer += g_consumer_allocs.load() - c0;
+    }
+    const auto n = static_cast<double>(state.iterations() * channel_messages);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * channel_messages));
+    state.counters["producer_allocs/msg"] = static_cast<double>(producer) / n;
+    state.counters["consumer_allocs/msg"] = static_cast<double>(consumer) / n;
+}
+
+void consume(std::uint64_t v) {
+    benchmark::DoNotOptimize(v);
+    g_consumer_allocs.store(bulwark::test::thread_allocations(), std::memory_order_relaxed);
+}
+
+void BM_channel_plain(benchmark::State& state) {
+    bulwark::async_channel<std::uint64_t> ch(consume, {.capacity = channel_messages});
+    run_channel(state, ch);
+}
+BENCHMARK(BM_channel_plain)->UseRealTime();
+
+void BM_channel_null_listener(benchmark::State& state) {
+    bulwark::async_channel<std::uint64_t, bulwark::mpmc, bulwark::overflow::block,
+                           bulwark::null_listener>
+        ch(consume, {.capacity = channel_messages}, {}, "numbers");
+    run_channel(state, ch);
+}
+BENCHMARK(BM_channel_null_listener)->UseRealTime();
+
+void BM_channel_metrics_listener(benchmark::State& state) {
+    static bulwark::metrics_registry reg;
+    bulwark::async_channel<std::uint64_t, bulwark::mpmc, bulwark::overflow::block,
+                           bulwark::metrics_listener>
+        ch(consume, {.capacity = channel_messages}, reg.listener({.topic = "numbers"}), "numbers");
+    run_channel(state, ch);
+}
+BENCHMARK(BM_channel_metrics_listener)->UseRealTime();
 
 #if BULWARK_BENCH_PROMETHEUS_CPP
 

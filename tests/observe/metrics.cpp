@@ -156,3 +156,43 @@ TEST_CASE("metrics: a default-made listener is usable and exported by no registr
     CHECK(unbound.snapshot().fallback.used >= 1);
     CHECK(reg.snapshot().series.empty());
 }
+
+TEST_CASE("metrics: the branch-free bucket search matches a linear search at every edge",
+          "[observe][metrics]") {
+    // 1 bound, 14 (the default) and 32 (the most): each bound exactly (inclusive), one ns above
+    // and below it, zero, negative and far above the last bound (+Inf).
+    for (std::size_t n : {std::size_t{1}, std::size_t{14}, std::size_t{32}}) {
+        std::vector<double> bounds;
+        for (std::size_t i = 0; i < n; ++i)
+            bounds.push_back(0.001 * static_cast<double>(i + 1)); // 1 ms, 2 ms, ...
+        metrics_registry reg({.buckets = bounds});
+        auto l = reg.listener({.policy = "buckets"});
+        std::vector<std::uint64_t> expected(n + 1, 0);
+        auto observe = [&](duration d) {
+            emit(l, events::bulkhead_waited{.waited = d});
+            const auto ns = d.count() < 0 ? std::int64_t{0} : d.count();
+            std::size_t b = 0;
+            while (b < n && ns > static_cast<std::int64_t>(1'000'000 * (b + 1)))
+                ++b;
+            ++expected[b];
+        };
+        observe(-5ns);
+        observe(0ns);
+        for (std::size_t i = 1; i <= n; ++i) {
+            const auto edge = std::chrono::milliseconds(i);
+            observe(edge - 1ns);
+            observe(edge);
+            observe(edge + 1ns);
+        }
+        observe(1h);
+        const auto s = l.snapshot();
+        std::uint64_t acc = 0;
+        REQUIRE(s.bulkhead.wait.cumulative.size() == n + 1);
+        for (std::size_t b = 0; b <= n; ++b) {
+            acc += expected[b];
+            INFO("bounds " << n << ", bucket " << b);
+            CHECK(s.bulkhead.wait.cumulative[b] == acc);
+        }
+        CHECK(s.bulkhead.wait.count == 3 * n + 3);
+    }
+}

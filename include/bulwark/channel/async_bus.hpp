@@ -108,7 +108,8 @@ struct async_bus_handler {
 };
 } // namespace detail
 
-template <class Topics, queue_selector Queue = mpmc, overflow_policy Overflow = overflow::block>
+template <class Topics, queue_selector Queue = mpmc, overflow_policy Overflow = overflow::block,
+          class Listener = null_listener>
 class async_bus {
     static_assert(sizeof(Topics) == 0, "bulwark::async_bus<Topics, ...>: Topics must be "
                                        "bulwark::topics<...>");
@@ -123,15 +124,24 @@ class async_bus {
 /// **Allocation:** a channel per subscribed topic; none per publish on the success path
 /// (the message and its metadata are moved into a preallocated slot).
 /// **Complexity:** publish is O(1): a compile-time topic index, an atomic load, a channel publish.
-template <class... T, queue_selector Queue, overflow_policy Overflow>
-class async_bus<topics<T...>, Queue, Overflow> {
+/// **Events:** each topic's channel reports to `Listener` (a copy of the bus's, or the one given
+/// to `subscribe`) with the topic's subject (`subject_of<M>`, when it has one, or the one given
+/// to `subscribe`): see `async_channel`; a dedupe window's hit is `channel_duplicate_dropped`.
+/// The default `null_listener` costs nothing.
+template <class... T, queue_selector Queue, overflow_policy Overflow, class Listener>
+class async_bus<topics<T...>, Queue, Overflow, Listener> {
 public:
     using topics_type = topics<T...>;
     template <class M>
-    using channel_type = async_channel<async_message<M>, Queue, Overflow>;
+    using channel_type = async_channel<async_message<M>, Queue, Overflow, Listener>;
+    using listener_type = Listener;
 
     async_bus()
         : unsub_(std::make_shared<unsubscriber>(this)) {}
+    /// A bus whose topics report their events to copies of `listener`.
+    explicit async_bus(Listener listener)
+        : listener_(std::move(listener))
+        , unsub_(std::make_shared<unsubscriber>(this)) {}
     async_bus(const async_bus&) = delete;
     /// Closes every topic: everything accepted is handled first.
     ~async_bus() {
@@ -151,6 +161,18 @@ public:
     template <class M, class F>
     subscription subscribe(F handler, async_bus_options<M> options = {},
                            std::shared_ptr<dedupe_window<message_id>> dedupe = nullptr) {
+        std::string_view subject{}; // the events' subject: the topic's, when it declares one
+        if constexpr (requires { subject_of<M>::value; })
+            subject = subject_of<M>::value;
+        return subscribe<M>(std::move(handler), std::move(options), std::move(dedupe), listener_,
+                            subject);
+    }
+    /// As `subscribe(handler, options, dedupe)`, with this topic's own `listener` (say, a
+    /// metrics listener labelled with the topic) and the events' `subject` (copied).
+    template <class M, class F>
+    subscription subscribe(F handler, async_bus_options<M> options,
+                           std::shared_ptr<dedupe_window<message_id>> dedupe, Listener listener,
+                           std::string_view subject) {
         if constexpr (!is_topic_v<M, topics_type>) {
             detail::require_topic<M, topics_type>();
             return {};
@@ -172,10 +194,12 @@ public:
             std::unique_ptr<channel_type<M>> ch;
             if (dedupe)
                 ch = std::make_unique<channel_type<M>>(
-                    idempotent<async_message<M>>(std::move(h), std::move(dedupe), by_message_id{}),
-                    std::move(options));
+                    idempotent<async_message<M>>(std::move(h), std::move(dedupe), by_message_id{},
+                                                 listener, subject),
+                    std::move(options), std::move(listener), subject);
             else
-                ch = std::make_unique<channel_type<M>>(std::move(h), std::move(options));
+                ch = std::make_unique<channel_type<M>>(std::move(h), std::move(options),
+                                                       std::move(listener), subject);
             void* node = ch.get();
             std::get<i>(live_).store(ch.get(), std::memory_order_release);
             std::get<i>(owned_) = std::move(ch);
@@ -335,6 +359,7 @@ private:
         std::apply([&](auto&... ch) { (void(ch ? f(*ch) : void()), ...); }, owned_);
     }
 
+    [[no_unique_address]] Listener listener_{};
     std::mutex subscribe_mutex_;
     std::atomic<bool> closed_{false};
     std::atomic<std::uint64_t> published_{0};

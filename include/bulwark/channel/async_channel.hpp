@@ -13,6 +13,8 @@
 #include <bulwark/channel/queue.hpp>
 #include <bulwark/core/error.hpp>
 #include <bulwark/detail/validate.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
 #include <concepts>
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -102,7 +105,14 @@ concept async_handler = std::move_constructible<std::decay_t<H>> &&
 /// delivery on the success path (a redelivery with a backoff allocates its timer).
 /// **Complexity:** publish is O(1): one CAS on the lane's enqueue word (plus a futex wake when a
 /// consumer sleeps).
-template <class T, queue_selector Queue = mpmc, overflow_policy Overflow = overflow::block>
+/// **Events:** `Listener` (see <bulwark/observe/events.hpp>; the default `null_listener` costs
+/// nothing) hears each event where it happens: `channel_published` (accepted), `channel_dropped`
+/// (refused as full, or evicted / discarded by a drop policy) on the publishing thread;
+/// `channel_delivered` (+ `channel_redelivered` from the second delivery on), `channel_nacked`,
+/// `channel_redelivery_scheduled` (with the backoff) and `channel_dead_lettered` (kind, reason)
+/// on the consumer thread. Give it with `async_channel(handler, options, listener, subject)`.
+template <class T, queue_selector Queue = mpmc, overflow_policy Overflow = overflow::block,
+          class Listener = null_listener>
 class async_channel {
     static_assert(Queue::multi_consumer || !std::same_as<Overflow, overflow::drop_oldest>,
                   "bulwark::async_channel: overflow::drop_oldest evicts from the publishing "
@@ -112,12 +122,22 @@ class async_channel {
 public:
     using value_type = T;
     using options = async_channel_options<T>;
+    using listener_type = Listener;
 
     /// Starts `o.consumers` threads running `handler`.
     /// **Failure semantics:** throws `invalid_argument_error` for bad settings.
     template <class Handler>
     requires async_handler<Handler, T>
-    explicit async_channel(Handler handler, options o = {}) {
+    explicit async_channel(Handler handler, options o = {})
+        : async_channel(std::move(handler), std::move(o), Listener{}, std::string_view{}) {}
+
+    /// Starts `o.consumers` threads running `handler`; `listener` hears the channel's events,
+    /// which carry `subject` (copied: any string will do).
+    /// **Failure semantics:** throws `invalid_argument_error` for bad settings.
+    template <class Handler>
+    requires async_handler<Handler, T>
+    explicit async_channel(Handler handler, options o, Listener listener,
+                           std::string_view subject) {
         detail::require(o.capacity >= 1 && o.capacity <= max_channel_capacity, "async_channel",
                         "capacity", "in [1, 2^30]", o.capacity);
         detail::require(o.consumers >= 1 && o.consumers <= max_channel_consumers, "async_channel",
@@ -139,7 +159,7 @@ public:
             o.delivery);
         s_ = std::make_unique<state>(
             std::make_unique<detail::handler_model<T, std::decay_t<Handler>>>(std::move(handler)),
-            o);
+            o, std::move(listener), subject);
         s_->workers.reserve(o.consumers);
         try {
             for (std::size_t w = 0; w < o.consumers; ++w)
@@ -247,7 +267,7 @@ public:
 
 private:
     using state = detail::channel_state<T, Queue, std::same_as<Overflow, overflow::block>,
-                                        std::same_as<Overflow, overflow::drop_oldest>>;
+                                        std::same_as<Overflow, overflow::drop_oldest>, Listener>;
     using lane = typename state::lane;
 
     std::size_t lane_of(std::uint64_t hash) const noexcept {
@@ -268,6 +288,7 @@ private:
             case push_status::ok:
                 if (sleepers) // a consumer announced sleep before our push CAS: wake it
                     l.q.wake_sleepers();
+                bulwark::emit(s.listener, events::channel_published{s.subject});
                 return {};
             case push_status::closed:
                 return errc::channel_closed;
@@ -276,9 +297,11 @@ private:
             }
             if constexpr (std::same_as<Overflow, overflow::reject>) {
                 s.rejected.fetch_add(1, std::memory_order_relaxed);
+                bulwark::emit(s.listener, events::channel_dropped{s.subject});
                 return errc::queue_full;
             } else if constexpr (std::same_as<Overflow, overflow::drop_newest>) {
                 s.dropped.fetch_add(1, std::memory_order_relaxed);
+                bulwark::emit(s.listener, events::channel_dropped{s.subject});
                 if (s.on_drop)
                     s.on_drop(v);
                 return {};
@@ -287,12 +310,15 @@ private:
                     s.dropped.fetch_add(1, std::memory_order_relaxed);
                     s.evicted.fetch_add(1, std::memory_order_seq_cst);
                     s.notify_progress();
+                    bulwark::emit(s.listener, events::channel_dropped{s.subject});
                     if (s.on_drop)
                         s.on_drop(old->value);
                 }
             } else {
-                if (!may_block)
+                if (!may_block) {
+                    bulwark::emit(s.listener, events::channel_dropped{s.subject});
                     return errc::queue_full;
+                }
                 s.wait_for_space(l);
             }
         }

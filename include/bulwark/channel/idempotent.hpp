@@ -13,6 +13,8 @@
 #include <bulwark/channel/delivery.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/core/error.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 
 #include <atomic>
 #include <bit>
@@ -23,6 +25,8 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -138,13 +142,22 @@ private:
 };
 
 namespace detail {
-template <class M, class H, class Window, class IdOf>
+/// The events' subject of an idempotent handler with a listener (owned: its views stay valid).
+template <class Listener>
+using observed_subject =
+    std::conditional_t<std::is_same_v<Listener, null_listener>, std::string_view, std::string>;
+
+template <class M, class H, class Window, class IdOf, class Listener = null_listener>
 struct idempotent_handler {
     H inner;
     std::shared_ptr<Window> window;
     IdOf id_of;
+    /// Hears `channel_duplicate_dropped` at the dedupe window's hit.
+    [[no_unique_address]] Listener listener{};
+    observed_subject<Listener> subject{};
     void operator()(delivery<M>& d) {
         if (d.attempt() == 1 && !window->first_seen(id_of(std::as_const(d.message())))) {
+            bulwark::emit(listener, events::channel_duplicate_dropped{subject});
             d.ack(); // a duplicate is acknowledged and dropped, never redelivered
             return;
         }
@@ -171,6 +184,18 @@ requires(std::invocable<Handler&, M&> || std::invocable<Handler&, delivery<M>&>)
     Handler handler, std::shared_ptr<dedupe_window<Id>> window, IdOf id_of) {
     return detail::idempotent_handler<M, Handler, dedupe_window<Id>, IdOf>{
         std::move(handler), std::move(window), std::move(id_of)};
+}
+
+/// As `idempotent(handler, window, id_of)`, and `listener` hears `channel_duplicate_dropped`
+/// (with `subject`, copied) each time the window drops a duplicate.
+template <class M, class Handler, class IdOf, class Listener,
+          class Id = std::decay_t<std::invoke_result_t<IdOf&, const M&>>>
+requires(std::invocable<Handler&, M&> || std::invocable<Handler&, delivery<M>&>) auto idempotent(
+    Handler handler, std::shared_ptr<dedupe_window<Id>> window, IdOf id_of, Listener listener,
+    std::string_view subject) {
+    return detail::idempotent_handler<M, Handler, dedupe_window<Id>, IdOf, Listener>{
+        std::move(handler), std::move(window), std::move(id_of), std::move(listener),
+        detail::observed_subject<Listener>(subject)};
 }
 
 } // namespace bulwark

@@ -15,7 +15,13 @@
 /// ```
 /// Drops under `overflow::drop_oldest` / `drop_newest` are heard through `observe_drops` (the
 /// channel's `on_drop` hook). Not heard: duplicates the idempotent consumer acks (read
-/// `dedupe_window::duplicates()`).
+/// `dedupe_window::duplicates()`), redeliveries being scheduled.
+///
+/// Prefer the channel's own listener parameter (`async_channel<T, Queue, Overflow, L>(handler,
+/// options, l, subject)`, `async_bus<Topics, Queue, Overflow, L>{l}`): it hears every channel
+/// event where it happens, including `channel_redelivery_scheduled` and
+/// `channel_duplicate_dropped`. These wrappers stay for existing code; do not combine the two on
+/// one channel (each event would be counted twice).
 
 #include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/delivery.hpp>

@@ -224,11 +224,20 @@ struct channel_nacked {
     std::string_view subject{};
     std::uint32_t delivery = 1;
 };
-/// A nacked message will be delivered again after `delay`.
+/// A nacked message was scheduled for delivery `delivery` (>= 2) after `delay` (0: at once,
+/// ahead of the queue). Emitted by the channel when it decides to redeliver, before the wait.
+struct channel_redelivery_scheduled {
+    static constexpr std::string_view event_name = "channel_redelivery_scheduled";
+    std::string_view subject{};
+    std::uint32_t delivery = 2; ///< the delivery that is scheduled (the failed one + 1)
+    duration delay{};           ///< the redelivery backoff before it
+};
+/// Delivery `delivery` (>= 2) of a nacked message is being handed to the handler (after the
+/// matching `channel_delivered`); `delay` is the backoff it waited (as scheduled).
 struct channel_redelivered {
     static constexpr std::string_view event_name = "channel_redelivered";
     std::string_view subject{};
-    std::uint32_t delivery = 2; ///< the delivery that is scheduled
+    std::uint32_t delivery = 2; ///< this delivery's number
     duration delay{};
 };
 /// A message went to the dead-letter sink.
@@ -243,7 +252,8 @@ struct channel_dropped {
     static constexpr std::string_view event_name = "channel_dropped";
     std::string_view subject{};
 };
-/// The idempotent consumer dropped a message it had already seen.
+/// The idempotent consumer dropped (acked without handling) a first delivery whose id its
+/// dedupe window already held.
 struct channel_duplicate_dropped {
     static constexpr std::string_view event_name = "channel_duplicate_dropped";
     std::string_view subject{};

@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -156,6 +157,7 @@ struct series_snapshot {
     struct channel_counts {
         std::uint64_t published = 0, delivered = 0, nacked = 0, redelivered = 0, dropped = 0,
                       duplicates_dropped = 0;
+        std::uint64_t redeliveries_scheduled = 0; ///< redeliveries decided (backoff started)
         /// By `dead_letter_kind` (max_deliveries, rejected, failed).
         std::array<std::uint64_t, 3> dead_lettered{};
     } channel;
@@ -205,6 +207,7 @@ enum metric_word : std::size_t {
     w_channel_delivered,
     w_channel_nacked,
     w_channel_redelivered,
+    w_channel_redelivery_scheduled,
     w_channel_dropped,
     w_channel_duplicates,
     w_channel_dead0, // + dead_letter_kind (3)
@@ -226,27 +229,35 @@ public:
         : labels_(std::move(labels))
         , declared_(static_cast<std::uint16_t>(declared))
         , bounds_s_(bounds)
-        , words_(w_counters + h_count * (bounds.size() + 2), stripes) {
-        bounds_ns_.reserve(bounds.size());
-        for (double b : bounds)
-            bounds_ns_.push_back(static_cast<std::int64_t>(std::llround(b * 1e9)));
+        , n_bounds_(bounds.size() < max_bounds ? bounds.size() : max_bounds)
+        , words_(w_counters + h_count * (n_bounds_ + 2), stripes) {
+        bounds_ns_.fill(std::numeric_limits<std::int64_t>::max()); // padding: above any wait
+        for (std::size_t i = 0; i < n_bounds_; ++i)
+            bounds_ns_[i] = static_cast<std::int64_t>(std::llround(bounds[i] * 1e9));
     }
 
-    void add(std::size_t w, std::uint64_t n = 1) noexcept { words_.add(w, n); }
+    /// Most histogram bounds (`metrics_options::buckets`).
+    static constexpr std::size_t max_bounds = 32;
+
+    [[gnu::always_inline]] void add(std::size_t w, std::uint64_t n = 1) noexcept {
+        words_.add(w, n);
+    }
 
     /// Records `d` in histogram `h`: one bucket (non-cumulative; summed when read) and the sum.
+    /// The bucket is found without a data-dependent branch: a lower bound over the 32 padded
+    /// bounds in five halving steps (conditional adds), then one step for the 32nd bound.
     void observe(metric_histogram h, duration d) noexcept {
-        const std::int64_t ns =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() < 0
-                ? 0
-                : std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+        const std::int64_t raw = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+        const std::int64_t ns = raw < 0 ? 0 : raw;
         std::size_t b = 0;
-        const std::size_t n = bounds_ns_.size();
-        while (b < n && ns > bounds_ns_[b])
-            ++b;
-        const std::size_t base = w_counters + h * (n + 2);
+        for (std::size_t step = max_bounds / 2; step != 0; step /= 2)
+            b += ns > bounds_ns_[b + step - 1] ? step : 0;
+        b += ns > bounds_ns_[b] ? std::size_t{1}
+                                : std::size_t{0}; // b == 31 and above the 32nd bound: +Inf
+        // Padding is the largest int64, so b <= n_bounds_ (index n_bounds_ is +Inf).
+        const std::size_t base = w_counters + h * (n_bounds_ + 2);
         words_.add(base + b);
-        words_.add(base + n + 1, static_cast<std::uint64_t>(ns));
+        words_.add(base + n_bounds_ + 1, static_cast<std::uint64_t>(ns));
     }
 
     std::atomic<std::uint8_t> breaker_state{0};
@@ -302,6 +313,7 @@ public:
         ch.delivered = r(w_channel_delivered);
         ch.nacked = r(w_channel_nacked);
         ch.redelivered = r(w_channel_redelivered);
+        ch.redeliveries_scheduled = r(w_channel_redelivery_scheduled);
         ch.dropped = r(w_channel_dropped);
         ch.duplicates_dropped = r(w_channel_duplicates);
         for (std::size_t i = 0; i < 3; ++i)
@@ -341,7 +353,7 @@ public:
 private:
     histogram_snapshot histogram(metric_histogram h) const {
         histogram_snapshot hs;
-        const std::size_t n = bounds_ns_.size();
+        const std::size_t n = n_bounds_;
         const std::size_t base = w_counters + h * (n + 2);
         hs.bounds = bounds_s_;
         hs.cumulative.resize(n + 1);
@@ -358,7 +370,8 @@ private:
     series_labels labels_;
     std::atomic<std::uint16_t> declared_;
     std::vector<double> bounds_s_;
-    std::vector<std::int64_t> bounds_ns_;
+    std::size_t n_bounds_;
+    std::array<std::int64_t, max_bounds> bounds_ns_{}; // nanoseconds, padded with int64 max
     striped_words words_;
 };
 
@@ -450,6 +463,9 @@ public:
     void on(const events::channel_delivered&) noexcept { b_->add(detail::w_channel_delivered); }
     void on(const events::channel_nacked&) noexcept { b_->add(detail::w_channel_nacked); }
     void on(const events::channel_redelivered&) noexcept { b_->add(detail::w_channel_redelivered); }
+    void on(const events::channel_redelivery_scheduled&) noexcept {
+        b_->add(detail::w_channel_redelivery_scheduled);
+    }
     void on(const events::channel_dead_lettered& e) noexcept {
         const auto k = static_cast<std::size_t>(e.kind);
         b_->add(detail::w_channel_dead0 + (k < 3 ? k : 2));

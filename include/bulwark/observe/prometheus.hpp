@@ -320,8 +320,13 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
     family(C, "bulwark_channel_nacked_total", "Deliveries nacked (or thrown on).", "counter",
            [&](S s, L l) { w.sample("bulwark_channel_nacked_total", l, s.channel.nacked); });
     family(
-        C, "bulwark_channel_redelivered_total", "Redeliveries scheduled.", "counter",
+        C, "bulwark_channel_redelivered_total", "Redeliveries handed to handlers.", "counter",
         [&](S s, L l) { w.sample("bulwark_channel_redelivered_total", l, s.channel.redelivered); });
+    family(C, "bulwark_channel_redeliveries_scheduled_total",
+           "Nacked messages scheduled for redelivery.", "counter", [&](S s, L l) {
+               w.sample("bulwark_channel_redeliveries_scheduled_total", l,
+                        s.channel.redeliveries_scheduled);
+           });
     family(C, "bulwark_channel_dead_lettered_total", "Messages dead-lettered, by reason.",
            "counter", [&](S s, L l) {
                for (std::size_t i = 0; i < 3; ++i)

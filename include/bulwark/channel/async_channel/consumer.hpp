@@ -6,6 +6,7 @@
 
 #include <bulwark/channel/async_channel/core.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <thread>
 
@@ -40,6 +41,9 @@ bool next_item(S& s, typename S::lane& l, std::optional<typename S::item>& out, 
 template <class S>
 void redeliver(S& s, typename S::lane& l, typename S::item& it, worker_counters& c) {
     duration delay = redelivery_delay(s.policy, it.deliveries);
+    bulwark::emit(s.listener, events::channel_redelivery_scheduled{
+                                  s.subject, it.deliveries + 1,
+                                  delay <= duration::zero() ? duration::zero() : delay});
     if (delay <= duration::zero()) {
         s.push_inbox(l, std::move(it)); // at once, ahead of the queue: per-key order holds
         return;
@@ -58,7 +62,17 @@ void process(S& s, typename S::lane& l, typename S::item& it, worker_counters& c
     ++it.deliveries;
     delivery<T> d(it.value, it.deliveries);
     dead_letter_kind kind{};
-    switch (run_delivery(*s.handler, it, s.auto_ack, s.policy, d, kind)) {
+    bulwark::emit(s.listener, events::channel_delivered{s.subject, it.deliveries});
+    if constexpr (hears<decltype(s.listener), events::channel_redelivered>)
+        if (it.deliveries > 1) // the backoff is deterministic: the one it waited
+            bulwark::emit(s.listener, events::channel_redelivered{
+                                          s.subject, it.deliveries,
+                                          std::max(duration::zero(),
+                                                   redelivery_delay(s.policy, it.deliveries - 1))});
+    const next_step step = run_delivery(*s.handler, it, s.auto_ack, s.policy, d, kind);
+    if (d.state() == delivery_state::nacked) // redelivered or dead-lettered next
+        bulwark::emit(s.listener, events::channel_nacked{s.subject, it.deliveries});
+    switch (step) {
     case next_step::settled_ack:
         c.acked.bump();
         c.settled.bump();
@@ -70,6 +84,7 @@ void process(S& s, typename S::lane& l, typename S::item& it, worker_counters& c
         break;
     }
     c.dead.bump();
+    bulwark::emit(s.listener, events::channel_dead_lettered{s.subject, kind, d.reason()});
     if (s.sink) {
         try {
             s.sink(dead_letter<T>{std::move(it.value), d.reason(), d.cause(), it.deliveries, kind});

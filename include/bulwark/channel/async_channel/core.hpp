@@ -15,6 +15,8 @@
 #include <bulwark/channel/dead_letter.hpp>
 #include <bulwark/channel/delivery.hpp>
 #include <bulwark/channel/queue.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 #include <bulwark/runtime/task.hpp>
 
@@ -27,16 +29,28 @@
 #include <memory>
 #include <mutex>
 #include <stop_token>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace bulwark::detail {
+
+/// The subject of a channel without a listener: no storage (nothing reads it).
+struct null_subject {
+    null_subject() = default;
+    explicit null_subject(std::string_view) noexcept {}
+    operator std::string_view() const noexcept { return {}; }
+};
 
 /// Everything an `async_channel` owns, at a stable address (consumer threads and redelivery
 /// timers point into it; the channel itself stays movable).
 /// `Blocking`: producers wait for room (`overflow::block`); `Evicting`: producers pop the oldest
 /// item (`overflow::drop_oldest`), so a lane with one consumer still has two poppers.
-template <class T, class QueueSel, bool Blocking, bool Evicting>
+/// `Listener` hears the channel's events (<bulwark/observe/events.hpp>); `null_listener` takes
+/// no room and every emit compiles to nothing.
+template <class T, class QueueSel, bool Blocking, bool Evicting, class Listener = null_listener>
 struct channel_state {
     using item = channel_item<T>;
     using queue = typename QueueSel::template queue_type<item>;
@@ -54,8 +68,11 @@ struct channel_state {
 
     /// Settings already validated by the channel; builds the lanes (no thread yet).
     template <class Options>
-    channel_state(std::unique_ptr<erased_handler<T>> h, const Options& o)
-        : handler(std::move(h))
+    channel_state(std::unique_ptr<erased_handler<T>> h, const Options& o, Listener l = {},
+                  std::string_view subj = {})
+        : listener(std::move(l))
+        , subject(subj)
+        , handler(std::move(h))
         , policy(o.delivery)
         , sink(o.dead_letter)
         , on_drop(o.on_drop)
@@ -148,6 +165,12 @@ struct channel_state {
         progress_waiters.fetch_sub(1, std::memory_order_relaxed);
     }
 
+    /// Hears the channel's events (on the publishing and the consumer threads).
+    [[no_unique_address]] Listener listener;
+    /// The events' `subject` (owned here, so the events' views stay valid).
+    [[no_unique_address]] std::conditional_t<std::is_same_v<Listener, null_listener>, null_subject,
+                                             std::string>
+        subject;
     std::unique_ptr<erased_handler<T>> handler;
     delivery_policy policy;
     dead_letter_sink<T> sink;
