@@ -1,7 +1,8 @@
 // Fuzz target: envelope metadata through text headers (channel/envelope.hpp).
 //  (a) metadata -> to_headers -> from_headers gives the same metadata back;
 //  (b) arbitrary headers -> from_headers follows a reference decoder: a malformed
-//      `message-id`, `correlation-id`, `causation-id` (not 32 hex digits) or `timestamp` (not a
+//      `message-id`, `correlation-id`, `causation-id` (not 32 hex digits, or all zeros: the nil id
+//      means "absent" and is never accepted from the wire) or `timestamp` (not a
 //      decimal int64 of nanoseconds) is `errc::decode_error` — never a silent nil or 0 (issue 9
 //      item 1); a malformed `traceparent` is ignored (W3C: receivers restart the trace); every
 //      other header is kept; and what decodes re-encodes to the same metadata.
@@ -103,12 +104,12 @@ void decode_arbitrary(const bulwark::header_map& in) {
                 want.id = *id;
         } else if (iequal(k, bulwark::header::correlation_id)) {
             auto id = ref_id(v);
-            bad_corr = !id;
+            bad_corr = !id || id->is_nil(); // all zeros is nil, which means "absent": refused
             if (id)
                 want.correlation_id = *id;
         } else if (iequal(k, bulwark::header::causation_id)) {
             auto id = ref_id(v);
-            bad_cause = !id;
+            bad_cause = !id || id->is_nil();
             if (id)
                 want.causation_id = *id;
         } else if (iequal(k, bulwark::timestamp_header)) {

@@ -221,7 +221,8 @@ inline void to_headers(const message_metadata& md, header_map& out) {
 }
 
 /// Reads metadata back from text headers; the known headers become fields, the others stay in
-/// `headers`. A malformed `message-id`, `correlation-id`, `causation-id` or `timestamp` (not
+/// `headers`. A malformed `message-id`, `correlation-id`, `causation-id` (not 32 hex digits, or
+/// all zeros: the nil id means "absent" and is never taken from the wire) or `timestamp` (not
 /// all digits, or beyond 64 bits) is a `errc::decode_error`; a malformed `traceparent` is
 /// dropped (W3C).
 inline outcome<message_metadata> from_headers(const header_map& in) {
