@@ -411,7 +411,7 @@ TEST_CASE("simulation: async bus schedules settle every accepted message exactly
                               << ", dead-lettered " << all.dead << ", drains " << all.drains
                               << ", early closes " << all.closes_early << "; violations 0; "
                               << known_seeds.size() << " seeds hit a known defect; "
-                              << static_cast<std::uint64_t>(all.messages / wall) << " messages/s");
+                              << static_cast<std::uint64_t>(static_cast<double>(all.messages) / wall) << " messages/s");
     if (!tolerate)
         CHECK(known_seeds.empty()); // BULWARK_SIM_TOLERATE_KNOWN=1 until the drain fix lands
 }

@@ -653,11 +653,11 @@ TEST_CASE("simulation: calls through bulkhead, timeouts, retry with budget, brea
     WARN("simulation [calls]: " << seeds.size() << " seeds, violations 0\n  " << describe(all)
                                 << "\n  simulated time " << simulated << " s, wall " << wall
                                 << " s, cpu " << cpu
-                                << " s: " << static_cast<std::uint64_t>(all.calls / wall)
+                                << " s: " << static_cast<std::uint64_t>(static_cast<double>(all.calls) / wall)
                                 << " calls/s of wall time ("
-                                << static_cast<std::uint64_t>(all.calls / cpu)
+                                << static_cast<std::uint64_t>(static_cast<double>(all.calls) / cpu)
                                 << " per cpu second), "
-                                << static_cast<std::uint64_t>(all.calls / simulated)
+                                << static_cast<std::uint64_t>(static_cast<double>(all.calls) / simulated)
                                 << " calls per simulated second; run digest " << std::hex << digest
                                 << std::dec);
     CHECK(all.calls >= std::min<std::uint64_t>(total, seeds.size() * per_seed));
