@@ -33,12 +33,14 @@
 
 namespace {
 
+// The simulated buses route by type and never read `subject` (a wire transport does), so clang's
+// -Wunused-const-variable would flag these members of types with internal linkage.
 struct first_topic {
-    static constexpr std::string_view subject = "sim.first";
+    [[maybe_unused]] static constexpr std::string_view subject = "sim.first";
     std::uint32_t n = 0; // index into the world's message table
 };
 struct second_topic {
-    static constexpr std::string_view subject = "sim.second";
+    [[maybe_unused]] static constexpr std::string_view subject = "sim.second";
     std::uint32_t n = 0;
 };
 using sim_topics = bulwark::topics<first_topic, second_topic>;
