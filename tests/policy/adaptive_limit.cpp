@@ -210,8 +210,9 @@ struct service_sim {
             const std::size_t workers = ms < step_ms ? 50 : 25;
             const bool measuring = ms >= measure_from_ms;
             // Serve: processor sharing among the calls in flight.
-            const double share = std::min(1.0, static_cast<double>(workers) /
-                                                   static_cast<double>(std::max<std::size_t>(1, inflight.size())));
+            const double share =
+                std::min(1.0, static_cast<double>(workers) /
+                                  static_cast<double>(std::max<std::size_t>(1, inflight.size())));
             for (auto it = inflight.begin(); it != inflight.end();) {
                 it->work_left_ms -= share;
                 const double age_ms =
@@ -248,7 +249,8 @@ struct service_sim {
         f.goodput_per_s = static_cast<double>(good) / seconds;
         std::sort(latencies.begin(), latencies.end());
         f.p99_ms = latencies.empty() ? 0 : latencies[latencies.size() * 99 / 100];
-        f.rejected_pct = offered == 0 ? 0 : 100.0 * static_cast<double>(rejected) / static_cast<double>(offered);
+        f.rejected_pct =
+            offered == 0 ? 0 : 100.0 * static_cast<double>(rejected) / static_cast<double>(offered);
         f.limit_at_end = limit();
         return f;
     }

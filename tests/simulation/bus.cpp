@@ -406,14 +406,13 @@ TEST_CASE("simulation: async bus schedules settle every accepted message exactly
     }
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    WARN("simulation [bus]: " << seeds.size() << " seeds, " << all.messages << " messages ("
-                              << all.accepted << " accepted, " << all.duplicates << " duplicates, "
-                              << all.refused << " refused, " << all.children
-                              << " published by handlers), acked " << all.acked
-                              << ", dead-lettered " << all.dead << ", drains " << all.drains
-                              << ", early closes " << all.closes_early << "; violations 0; "
-                              << known_seeds.size() << " seeds hit a known defect; "
-                              << static_cast<std::uint64_t>(static_cast<double>(all.messages) / wall) << " messages/s");
+    WARN("simulation [bus]: "
+         << seeds.size() << " seeds, " << all.messages << " messages (" << all.accepted
+         << " accepted, " << all.duplicates << " duplicates, " << all.refused << " refused, "
+         << all.children << " published by handlers), acked " << all.acked << ", dead-lettered "
+         << all.dead << ", drains " << all.drains << ", early closes " << all.closes_early
+         << "; violations 0; " << known_seeds.size() << " seeds hit a known defect; "
+         << static_cast<std::uint64_t>(static_cast<double>(all.messages) / wall) << " messages/s");
     if (!tolerate)
         CHECK(known_seeds.empty()); // BULWARK_SIM_TOLERATE_KNOWN=1 until the drain fix lands
 }
