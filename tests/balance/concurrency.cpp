@@ -165,7 +165,7 @@ TEST_CASE("read sections nest, span two registries, and survive reader threads c
     std::atomic<std::size_t> seen{0};
     std::atomic<bool> go{true};
     std::thread writer([&] {
-        for (int round = 0; go.load(); ++round, ++updates) {
+        for (std::size_t round = 0; go.load(); ++round, ++updates) {
             a.update(endpoints(1 + round % 7));
             b.update(endpoints(2 + round % 5));
         }

@@ -174,7 +174,7 @@ std::pair<int, int> remap_after_removal(Strategy s) {
     reg.update(all);
     auto after = route(reg, s, n);
     int moved = 0, moved_others = 0;
-    for (int k = 0; k < n; ++k) {
+    for (std::size_t k = 0; k < static_cast<std::size_t>(n); ++k) {
         if (before[k] != after[k]) {
             ++moved;
             if (before[k] != "e3")

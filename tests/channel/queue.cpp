@@ -84,7 +84,7 @@ TEST_CASE("mpmc queue: 4 producers, 4 consumers, nothing lost or duplicated",
             threads.emplace_back([&] {
                 while (consumed.load() < 4 * per_producer) {
                     if (auto v = q.try_pop()) {
-                        seen[*v].fetch_add(1);
+                        seen[static_cast<std::size_t>(*v)].fetch_add(1); // values are >= 0
                         consumed.fetch_add(1);
                     } else {
                         std::this_thread::yield();
@@ -111,8 +111,9 @@ TEST_CASE("mpsc queue keeps each producer's order", "[channel][queue][concurrenc
         int got = 0;
         while (got < 3 * per_producer) {
             if (auto v = q.try_pop()) {
-                REQUIRE(v->second == last[v->first] + 1);
-                last[v->first] = v->second;
+                const auto producer = static_cast<std::size_t>(v->first); // 0..2
+                REQUIRE(v->second == last[producer] + 1);
+                last[producer] = v->second;
                 ++got;
             } else {
                 std::this_thread::yield();

@@ -139,7 +139,7 @@ TEST_CASE("vegas converges near the knee and follows a capacity step down",
     bulwark::vegas v{};
     auto before = drive_saturated(v, 50, 100);
     // Knee 50: the band C+3..C+6 (the ceil at C+6 is float-sensitive, so a range).
-    for (int i = 60; i < 100; ++i) {
+    for (std::size_t i = 60; i < 100; ++i) {
         CHECK(before[i] >= 52);
         CHECK(before[i] <= 57);
     }
@@ -210,8 +210,9 @@ struct service_sim {
             const std::size_t workers = ms < step_ms ? 50 : 25;
             const bool measuring = ms >= measure_from_ms;
             // Serve: processor sharing among the calls in flight.
-            const double share = std::min(1.0, static_cast<double>(workers) /
-                                                   std::max<std::size_t>(1, inflight.size()));
+            const double share =
+                std::min(1.0, static_cast<double>(workers) /
+                                  static_cast<double>(std::max<std::size_t>(1, inflight.size())));
             for (auto it = inflight.begin(); it != inflight.end();) {
                 it->work_left_ms -= share;
                 const double age_ms =
@@ -248,7 +249,8 @@ struct service_sim {
         f.goodput_per_s = static_cast<double>(good) / seconds;
         std::sort(latencies.begin(), latencies.end());
         f.p99_ms = latencies.empty() ? 0 : latencies[latencies.size() * 99 / 100];
-        f.rejected_pct = offered == 0 ? 0 : 100.0 * static_cast<double>(rejected) / offered;
+        f.rejected_pct =
+            offered == 0 ? 0 : 100.0 * static_cast<double>(rejected) / static_cast<double>(offered);
         f.limit_at_end = limit();
         return f;
     }

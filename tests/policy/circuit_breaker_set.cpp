@@ -72,7 +72,7 @@ TEST_CASE("breaker_set: concurrent first lookups agree on one breaker",
     bulwark::breaker_set<int> set{{.window = bulwark::count_window{4}}};
     std::vector<std::thread> threads;
     std::vector<bulwark::circuit_breaker*> seen(8);
-    for (int t = 0; t < 8; ++t)
+    for (std::size_t t = 0; t < 8; ++t)
         threads.emplace_back([&, t] {
             for (int k = 0; k < 50; ++k)
                 (void)set[k];

@@ -73,7 +73,8 @@ TEST_CASE("saga: a failure at every position compensates exactly the completed s
         for (std::size_t i = fail; i-- > 0;)
             expected.push_back("undo:" + names[i]);
         CHECK(svc.actions() == expected); // the failed step itself is not compensated
-        std::vector<std::string> reversed(expected.rbegin(), expected.rbegin() + fail);
+        std::vector<std::string> reversed(expected.rbegin(),
+                                          expected.rbegin() + static_cast<std::ptrdiff_t>(fail));
         CHECK(compensated.size() == fail);
         auto rec = store.load("o-1").value();
         CHECK(rec->status == saga_status::compensated);

@@ -650,16 +650,14 @@ TEST_CASE("simulation: calls through bulkhead, timeouts, retry with budget, brea
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     const double simulated = std::chrono::duration<double>(all.simulated).count();
-    WARN("simulation [calls]: " << seeds.size() << " seeds, violations 0\n  " << describe(all)
-                                << "\n  simulated time " << simulated << " s, wall " << wall
-                                << " s, cpu " << cpu
-                                << " s: " << static_cast<std::uint64_t>(all.calls / wall)
-                                << " calls/s of wall time ("
-                                << static_cast<std::uint64_t>(all.calls / cpu)
-                                << " per cpu second), "
-                                << static_cast<std::uint64_t>(all.calls / simulated)
-                                << " calls per simulated second; run digest " << std::hex << digest
-                                << std::dec);
+    WARN("simulation [calls]: "
+         << seeds.size() << " seeds, violations 0\n  " << describe(all) << "\n  simulated time "
+         << simulated << " s, wall " << wall << " s, cpu " << cpu
+         << " s: " << static_cast<std::uint64_t>(static_cast<double>(all.calls) / wall)
+         << " calls/s of wall time ("
+         << static_cast<std::uint64_t>(static_cast<double>(all.calls) / cpu) << " per cpu second), "
+         << static_cast<std::uint64_t>(static_cast<double>(all.calls) / simulated)
+         << " calls per simulated second; run digest " << std::hex << digest << std::dec);
     CHECK(all.calls >= std::min<std::uint64_t>(total, seeds.size() * per_seed));
     // The world must actually have exercised the machinery it checks (over many seeds: one
     // seed rerun alone may not meet every situation).
