@@ -25,7 +25,8 @@ TEST_CASE("memory store: a retried append is recognised by its event ids",
 TEST_CASE("memory store: 8 threads, one winner per version", "[eventsource][memory][concurrency]") {
     bulwark::memory_event_store store;
     law_concurrent_appends([&](std::size_t) -> bulwark::memory_event_store& { return store; }, 200);
-    law_concurrent_retry_loop([&](std::size_t) -> bulwark::memory_event_store& { return store; }, 100);
+    law_concurrent_retry_loop([&](std::size_t) -> bulwark::memory_event_store& { return store; },
+                              100);
 }
 
 TEST_CASE("memory store: snapshot + replay equals full replay",

@@ -150,7 +150,8 @@ TEST_CASE("jetstream store R3: one store, 8 threads, one winner per version (ser
     law_append_and_read(store);
     law_conflict(store);
     law_idempotent_retry(store);
-    law_concurrent_appends([&](std::size_t) -> bulwark::jetstream_event_store& { return store; }, 30);
+    law_concurrent_appends([&](std::size_t) -> bulwark::jetstream_event_store& { return store; },
+                           30);
     law_snapshot_replay(store);
 }
 

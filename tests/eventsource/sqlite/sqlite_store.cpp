@@ -35,7 +35,8 @@ TEST_CASE("sqlite store: 8 threads on one store object, one winner per version",
     temp_dir dir;
     bulwark::sqlite_event_store store{dir.file("events.db")};
     law_concurrent_appends([&](std::size_t) -> bulwark::sqlite_event_store& { return store; }, 40);
-    law_concurrent_retry_loop([&](std::size_t) -> bulwark::sqlite_event_store& { return store; }, 20);
+    law_concurrent_retry_loop([&](std::size_t) -> bulwark::sqlite_event_store& { return store; },
+                              20);
 }
 
 TEST_CASE("sqlite store: 8 connections on one file, one winner per version",
