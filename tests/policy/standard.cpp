@@ -87,7 +87,7 @@ TEST_CASE("standard pipeline: the breaker opens and fails fast", "[policy][stand
 
 TEST_CASE("standard pipeline's success path allocates nothing", "[policy][standard][alloc]") {
     auto p = bulwark::standard_pipeline();
-    int sum = 0;
+    int sum = p.execute([] { return 0; }); // a thread's first stopping timeout takes its timer lane
     bulwark::test::alloc_scope scope;
     for (int i = 0; i < 100; ++i)
         sum += p.execute([i] { return i; });
