@@ -7,6 +7,7 @@
 /// outlives the call or the state it references. The awaiting coroutine continues on the thread
 /// that finished the last task (with an `asio_scheduler` clock: a thread of the executor).
 
+#include <bulwark/runtime/detail/join_latch.hpp>
 #include <bulwark/runtime/task.hpp>
 
 #include <array>
@@ -29,40 +30,11 @@ using when_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 namespace detail {
 
-/// Counts the running branches; the parent awaits it once. `pending_` starts at 1: the parent.
-class when_latch {
-public:
-    void add() noexcept { pending_.fetch_add(1, std::memory_order_relaxed); }
-    std::coroutine_handle<> arrive() noexcept {
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            return parent_;
-        return std::noop_coroutine();
-    }
-    auto wait() noexcept {
-        struct awaiter {
-            when_latch* self;
-            bool await_ready() const noexcept {
-                return self->pending_.load(std::memory_order_acquire) == 1;
-            }
-            bool await_suspend(std::coroutine_handle<> h) noexcept {
-                self->parent_ = h;
-                return self->pending_.fetch_sub(1, std::memory_order_acq_rel) != 1;
-            }
-            void await_resume() const noexcept {}
-        };
-        return awaiter{this};
-    }
-
-private:
-    std::atomic<std::size_t> pending_{1};
-    std::coroutine_handle<> parent_{};
-};
-
-/// An eagerly started coroutine, a member function of a state that has a `when_latch latch`:
+/// An eagerly started coroutine, a member function of a state that has a `join_latch latch`:
 /// it arrives at that latch when it ends and frees its own frame first.
 struct when_branch {
     struct promise_type {
-        when_latch* latch;
+        join_latch* latch;
         template <class State, class... A>
         explicit promise_type(State& s, A&...) noexcept
             : latch(&s.latch) {}
@@ -72,7 +44,7 @@ struct when_branch {
         struct final_awaiter {
             bool await_ready() noexcept { return false; }
             std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
-                when_latch* l = h.promise().latch;
+                join_latch* l = h.promise().latch;
                 h.destroy(); // nothing of this branch is touched after its arrival
                 return l->arrive();
             }
@@ -88,7 +60,7 @@ struct when_branch {
 template <class... Ts>
 struct when_all_state {
     static constexpr std::size_t count = sizeof...(Ts);
-    when_latch latch{};
+    join_latch latch{};
     std::tuple<std::optional<when_value_t<Ts>>...> values{};
     std::array<std::exception_ptr, count> errors{};
     std::stop_source* stop = nullptr;
@@ -129,7 +101,7 @@ struct when_all_state {
 template <class... Ts>
 struct when_any_state {
     using result_type = std::variant<when_value_t<Ts>...>;
-    when_latch latch{};
+    join_latch latch{};
     std::stop_source stop;
     std::atomic<bool> decided{false};
     std::optional<result_type> result{};
