@@ -5,6 +5,7 @@
 #include <bulwark/policy/retry.hpp>
 #include <bulwark/policy/timeout.hpp>
 #include <bulwark/runtime/asio_scheduler.hpp>
+#include <bulwark/runtime/steady_clock.hpp>
 #include <bulwark/runtime/when.hpp>
 
 #include <catch2/catch.hpp>
@@ -144,14 +145,47 @@ TEST_CASE("a sleep on the asio_scheduler stopped from another thread resumes on 
     CHECK(pool.is_io_thread(resumed_on));
 }
 
+namespace {
+/// Set once the sleep below has suspended; the timer thread's blocker waits for it.
+std::atomic<bool> sleep_suspended{false};
+
+/// Wraps a sleep so the test learns when `await_suspend` has returned: until then the timer
+/// thread is held by a blocker timer, so the sleep cannot fire early and resume inline (which a
+/// slow machine, under TSan, otherwise allows for a 1 ms sleep).
+struct observed_sleep {
+    bulwark::detail::sleep_awaiter inner;
+    bool await_ready() const noexcept { return inner.await_ready(); }
+    bool await_suspend(std::coroutine_handle<> h) {
+        const bool suspended = inner.await_suspend(h);
+        sleep_suspended.store(true); // the frame (and *this) may be gone after this store
+        return suspended;
+    }
+    bool await_resume() noexcept { return inner.await_resume(); }
+};
+} // namespace
+
 TEST_CASE("the default steady_clock continues a coroutine on bulwark's timer thread",
           "[runtime][executor][async]") {
+    sleep_suspended.store(false);
+    auto& timers = bulwark::detail::timer_thread::instance();
+    // Holds the timer thread until the sleep has suspended (a timer due now, fired first).
+    bulwark::detail::timer_node blocker;
+    blocker.due = timers.now();
+    blocker.fire = [](bulwark::detail::timer_node*) noexcept {
+        while (!sleep_suspended.load())
+            std::this_thread::yield();
+    };
+    blocker.abort = blocker.fire;
+    timers.schedule(&blocker);
+
     std::thread::id after_sleep;
+    bool elapsed = false;
     auto work = [&]() -> bulwark::task<void> {
-        co_await bulwark::steady_clock::async_sleep_for(1ms, {});
+        elapsed = co_await observed_sleep{{&timers, 1ms, {}}};
         after_sleep = current_thread();
     };
     bulwark::sync_wait(work());
+    CHECK(elapsed);
     CHECK(after_sleep != std::thread::id{});
     CHECK(after_sleep != current_thread()); // bulwark's shared timer thread
 }
