@@ -162,6 +162,56 @@ TEST_CASE("saga: a crash before or after any save resumes correctly (memory stor
     crash_and_resume_everywhere(make, true);
 }
 
+namespace {
+/// A replicated store read between two saves: `list(compensating)` also returns what
+/// `list(running)` returned last, relabelled and one revision older, as a lagging replica might.
+struct lagging_store {
+    bulwark::memory_saga_store real;
+    std::vector<bulwark::saga_record> stale;
+    bulwark::outcome<void> save(const bulwark::saga_record& r) { return real.save(r); }
+    bulwark::outcome<std::optional<bulwark::saga_record>> load(std::string_view id) {
+        return real.load(id);
+    }
+    bulwark::outcome<std::vector<bulwark::saga_record>> list(saga_status st) {
+        auto listed = real.list(st);
+        if (!listed)
+            return listed;
+        auto out = listed.value();
+        if (st == saga_status::running) {
+            stale = out;
+            for (auto& r : stale) {
+                r.status = saga_status::compensating;
+                r.revision -= 1;
+            }
+        } else if (st == saga_status::compensating)
+            out.insert(out.end(), stale.begin(), stale.end());
+        return out;
+    }
+};
+} // namespace
+
+TEST_CASE("saga: resume_all resumes a saga listed twice once, from its newest record",
+          "[saga][crash]") {
+    service svc;
+    lagging_store store;
+    auto s = order_saga(svc, {.name = "order"});
+    // A process crashed after the first step: started (revision 1), reserve done (revision 2).
+    bulwark::saga_record rec{.id = "o-9", .name = "order", .data = {{"sku", "A1"}}};
+    rec.revision = 1;
+    REQUIRE(store.save(rec).has_value());
+    rec.completed_steps = 1;
+    rec.revision = 2;
+    REQUIRE(store.save(rec).has_value());
+    REQUIRE(store.list(saga_status::running).value().size() == 1);
+    REQUIRE(store.list(saga_status::compensating).value().size() == 1); // the stale copy
+
+    auto results = s.resume_all(store);
+    REQUIRE(results.size() == 1);
+    REQUIRE(results[0].has_value());
+    CHECK(results[0]->status == saga_status::completed);
+    CHECK(svc.actions() == std::vector<std::string>{"charge", "ship", "confirm"});
+}
+
 TEST_CASE("saga: per-step timeout on a manual clock", "[saga][timeout]") {
     bulwark::manual_clock clock;
     service svc;

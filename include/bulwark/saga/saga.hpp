@@ -34,6 +34,7 @@
 #include <bulwark/saga/saga_store.hpp>
 #include <bulwark/saga/step.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -213,22 +214,35 @@ public:
     }
 
     /// Resumes every unfinished saga of this definition (status running or compensating);
-    /// returns one result per saga.
+    /// returns one result per saga, each saga once: both statuses are listed before any saga
+    /// continues (a resumed saga that starts compensating is not met again in the second list),
+    /// and a saga listed twice (a replicated store read between two saves) is resumed from its
+    /// newest record only.
     template <class Store>
     std::vector<outcome<saga_result>> resume_all(Store& store) {
         static_assert(saga_store<Store>, "bulwark::saga::resume_all: Store is not a saga_store");
         std::vector<outcome<saga_result>> out;
+        std::vector<saga_record> todo;
         for (auto st : {saga_status::running, saga_status::compensating}) {
             auto recs = store.list(st);
             if (!recs) {
                 out.emplace_back(recs.error());
                 continue;
             }
-            for (auto& r : *recs)
-                if (r.name == opts_.name) {
-                    context ctx;
-                    out.push_back(continue_saga(store, std::move(r), ctx, true));
-                }
+            for (auto& r : *recs) {
+                if (r.name != opts_.name)
+                    continue;
+                auto same = std::find_if(todo.begin(), todo.end(),
+                                         [&](const saga_record& t) { return t.id == r.id; });
+                if (same == todo.end())
+                    todo.push_back(std::move(r));
+                else if (r.revision > same->revision)
+                    *same = std::move(r);
+            }
+        }
+        for (auto& r : todo) {
+            context ctx;
+            out.push_back(continue_saga(store, std::move(r), ctx, true));
         }
         return out;
     }

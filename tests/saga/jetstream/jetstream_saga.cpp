@@ -92,10 +92,10 @@ TEST_CASE("jetstream saga store R3: run, crash, resume on a 3-node cluster",
     }
     auto restarted = order_saga(svc);
     auto results = restarted.resume_all(store);
-    // Once under ASan on a loaded machine resume_all listed this saga twice right after the R3
-    // bucket was placed (a key listing during the cluster's first leader changes); what must hold
-    // is that it resumes and compensates exactly once (the counts below). See the session note.
-    REQUIRE(!results.empty());
+    // Once under ASan on a loaded machine the store listed this saga twice right after the R3
+    // bucket was placed (a key listing during the cluster's first leader changes); resume_all
+    // dedupes by saga id, so it resumes and compensates exactly once.
+    REQUIRE(results.size() == 1);
     REQUIRE(results[0].has_value());
     CHECK(results[0]->status == saga_status::compensated);
     CHECK(results[0]->failed_step == 4);
