@@ -1,13 +1,17 @@
 #include <bulwark/pipeline.hpp>
 #include <bulwark/runtime/asio_scheduler.hpp>
 
+#include "support/suspension_probe.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 
 #include <thread>
 
 using namespace std::chrono_literals;
+using test_support::current_thread;
 
 TEST_CASE("asio_scheduler resumes sleepers on the io_context thread",
           "[runtime][asio][concurrency]") {
@@ -16,10 +20,15 @@ TEST_CASE("asio_scheduler resumes sleepers on the io_context thread",
     std::jthread runner([&] { io.run(); });
     bulwark::asio_scheduler sched{io};
 
+    // The one io thread waits until the sleep has suspended, so its timer cannot fire early and
+    // let the coroutine continue inline on this thread (a loaded machine allows that).
+    test_support::suspension_flag suspended;
+    boost::asio::post(io, [&] { suspended.wait(); });
     std::thread::id resumed_on;
     auto sleeper = [&]() -> bulwark::task<bool> {
-        bool elapsed = co_await sched.async_sleep_for(1ms, {});
-        resumed_on = std::this_thread::get_id();
+        bool elapsed =
+            co_await test_support::probe(suspended, [&] { return sched.async_sleep_for(1ms, {}); });
+        resumed_on = current_thread();
         co_return elapsed;
     };
     CHECK(bulwark::sync_wait(sleeper()));

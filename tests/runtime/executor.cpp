@@ -8,6 +8,8 @@
 #include <bulwark/runtime/steady_clock.hpp>
 #include <bulwark/runtime/when.hpp>
 
+#include "support/suspension_probe.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -28,14 +30,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// The calling thread's id. clang 14 treats `pthread_self()` as a const function and reuses its
-/// value across a `co_await` (even through a plain non-inlined wrapper, which it infers to be
-/// const too), so `std::this_thread::get_id()` after a suspension can report the thread the
-/// coroutine ran on before it. The signal fence is a side effect the optimiser keeps.
-[[gnu::noinline]] std::thread::id current_thread() {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    return std::this_thread::get_id();
-}
+using test_support::current_thread;
 
 /// An io_context run by `n` threads until destroyed.
 struct io_pool {
@@ -145,43 +140,18 @@ TEST_CASE("a sleep on the asio_scheduler stopped from another thread resumes on 
     CHECK(pool.is_io_thread(resumed_on));
 }
 
-namespace {
-/// Set once the sleep below has suspended; the timer thread's blocker waits for it.
-std::atomic<bool> sleep_suspended{false};
-
-/// Wraps a sleep so the test learns when `await_suspend` has returned: until then the timer
-/// thread is held by a blocker timer, so the sleep cannot fire early and resume inline (which a
-/// slow machine, under TSan, otherwise allows for a 1 ms sleep).
-struct observed_sleep {
-    bulwark::detail::sleep_awaiter inner;
-    bool await_ready() const noexcept { return inner.await_ready(); }
-    bool await_suspend(std::coroutine_handle<> h) {
-        const bool suspended = inner.await_suspend(h);
-        sleep_suspended.store(true); // the frame (and *this) may be gone after this store
-        return suspended;
-    }
-    bool await_resume() noexcept { return inner.await_resume(); }
-};
-} // namespace
-
 TEST_CASE("the default steady_clock continues a coroutine on bulwark's timer thread",
           "[runtime][executor][async]") {
-    sleep_suspended.store(false);
     auto& timers = bulwark::detail::timer_thread::instance();
-    // Holds the timer thread until the sleep has suspended (a timer due now, fired first).
-    bulwark::detail::timer_node blocker;
-    blocker.due = timers.now();
-    blocker.fire = [](bulwark::detail::timer_node*) noexcept {
-        while (!sleep_suspended.load())
-            std::this_thread::yield();
-    };
-    blocker.abort = blocker.fire;
+    test_support::suspension_flag suspended;
+    test_support::timer_blocker blocker{suspended, timers.now()}; // fires before the sleep's
     timers.schedule(&blocker);
 
     std::thread::id after_sleep;
     bool elapsed = false;
     auto work = [&]() -> bulwark::task<void> {
-        elapsed = co_await observed_sleep{{&timers, 1ms, {}}};
+        elapsed = co_await test_support::probe(
+            suspended, [&] { return bulwark::steady_clock::async_sleep_for(1ms, {}); });
         after_sleep = current_thread();
     };
     bulwark::sync_wait(work());
