@@ -111,6 +111,8 @@ concept async_handler = std::move_constructible<std::decay_t<H>> &&
 /// `channel_delivered` (+ `channel_redelivered` from the second delivery on), `channel_nacked`,
 /// `channel_redelivery_scheduled` (with the backoff) and `channel_dead_lettered` (kind, reason)
 /// on the consumer thread. Give it with `async_channel(handler, options, listener, subject)`.
+/// Events of different threads are not ordered with each other: `channel_published` follows the
+/// push, so a consumer may report a message delivered before its publish is heard.
 template <class T, queue_selector Queue = mpmc, overflow_policy Overflow = overflow::block,
           class Listener = null_listener>
 class async_channel {
