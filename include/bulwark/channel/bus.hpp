@@ -150,8 +150,10 @@ public:
     explicit typed_bus_front(bus_options opts = {})
         : core_(std::make_shared<core>())
         , clock_(opts.clock) {}
-    /// A bus whose publishes `listener` hears (see the class comment).
-    explicit typed_bus_front(Listener listener, bus_options opts = {})
+    /// A bus whose publishes `listener` hears (see the class comment). Not offered for
+    /// `null_listener`, so that `bus<Topics> b({})` still means the options.
+    explicit typed_bus_front(Listener listener, bus_options opts = {}) requires(
+        !std::is_same_v<Listener, null_listener>)
         : core_(std::make_shared<core>())
         , clock_(opts.clock)
         , listener_(std::move(listener)) {}

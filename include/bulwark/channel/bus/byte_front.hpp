@@ -87,8 +87,10 @@ public:
     /// A front over `t` (which must outlive the bus and its subscriptions' use).
     explicit byte_bus_front(Transport& t, bus_options opts = {}, Codec c = {})
         : st_(std::make_shared<shared>(t, std::move(opts), std::move(c), Listener{})) {}
-    /// A front over `t` whose events `listener` hears (see the class comment).
-    byte_bus_front(Transport& t, Listener listener, bus_options opts = {}, Codec c = {})
+    /// A front over `t` whose events `listener` hears (see the class comment). Not offered for
+    /// `null_listener`, so that `bus(t, {})` still means the options.
+    byte_bus_front(Transport& t, Listener listener, bus_options opts = {},
+                   Codec c = {}) requires(!std::is_same_v<Listener, null_listener>)
         : st_(std::make_shared<shared>(t, std::move(opts), std::move(c), std::move(listener))) {}
 
     /// Subscribes `f` (callable with `const M&` or `const envelope<M>&`) to `M`'s subject.
