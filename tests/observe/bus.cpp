@@ -308,10 +308,9 @@ TEST_CASE("sync bus events: without a listener the bus is the same type and take
     STATIC_REQUIRE(
         sizeof(bus<topics<order_created>, inproc_transport, decimal_codec>) ==
         sizeof(bus<topics<order_created>, inproc_transport, decimal_codec, null_listener>));
-    // `{}` still means the options (the listener constructors are not offered for null_listener).
-    bus<shop> typed({});
+    // `(t, {})` still means the options (the listener constructors are not offered for
+    // null_listener).
     inproc_transport t;
     bus<topics<order_created>, inproc_transport, decimal_codec> bytes(t, {});
-    CHECK(typed.publish(order_created{1}) == 0);
     CHECK(bytes.publish(order_created{1}));
 }

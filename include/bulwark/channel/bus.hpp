@@ -151,7 +151,7 @@ public:
         : core_(std::make_shared<core>())
         , clock_(opts.clock) {}
     /// A bus whose publishes `listener` hears (see the class comment). Not offered for
-    /// `null_listener`, so that `bus<Topics> b({})` still means the options.
+    /// `null_listener`: a bus without a listener keeps exactly its former constructors.
     explicit typed_bus_front(Listener listener, bus_options opts = {}) requires(
         !std::is_same_v<Listener, null_listener>)
         : core_(std::make_shared<core>())
@@ -289,12 +289,17 @@ private:
         constexpr std::string_view subject = subject_v<M>;
         bulwark::emit(listener_, events::channel_published{subject});
         if constexpr (per_call) {
-            static_assert(
-                requires { core_->publish(m, md, listener_, subject); },
-                "bulwark::bus<Topics, Transport, void, Listener>: this typed transport "
-                "cannot report deliveries to a listener (its typed_delivery has no "
-                "publish(m, metadata, listener, subject))");
-            return core_->publish(m, md, listener_, subject);
+            if constexpr (requires { core_->publish(m, md, listener_, subject); }) {
+                return core_->publish(m, md, listener_, subject);
+            } else {
+                static_assert(sizeof(M) == 0,
+                              "bulwark::bus<Topics, Transport, void, Listener>: this typed "
+                              "transport cannot report deliveries to a listener (its "
+                              "typed_delivery has no publish(m, metadata, listener, subject)); "
+                              "use a listener that hears only channel_published, or "
+                              "inproc_transport");
+                return 0;
+            }
         } else {
             return core_->publish(m, md);
         }
