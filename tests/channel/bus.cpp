@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -169,6 +171,52 @@ TEST_CASE("handler exceptions propagate to the publisher", "[channel][bus]") {
     CHECK(after == 0);
     a.unsubscribe();
     CHECK(bus.publish(order_created{"1", 1}) == 1); // the hazard slot was released
+}
+
+TEST_CASE("nested publishes take and give back their hazard slots, also through exceptions",
+          "[channel][bus]") {
+    bulwark::bus<shop> bus;
+    int depth = 0;
+    int deepest = 0;
+    int throw_at = 0;
+    auto s = bus.subscribe<order_created>([&](const order_created& o) {
+        ++depth;
+        deepest = std::max(deepest, depth);
+        struct leave {
+            int& d;
+            ~leave() { --d; }
+        } guard{depth};
+        if (depth == throw_at)
+            throw std::runtime_error("deep");
+        if (depth < static_cast<int>(o.total))
+            bus.publish(o);
+    });
+    // 64 nested publishes fit (one hazard slot each); the 65th is refused with a clear error.
+    CHECK(bus.publish(order_created{"1", 64}) == 1);
+    CHECK(deepest == 64);
+    deepest = 0;
+    CHECK_THROWS_AS(bus.publish(order_created{"1", 65}), std::length_error);
+    CHECK(deepest == 64);
+    // A throw 10 levels down unwinds every level and frees its slot: 64 levels fit again.
+    throw_at = 10;
+    CHECK_THROWS_AS(bus.publish(order_created{"1", 64}), std::runtime_error);
+    CHECK(depth == 0);
+    throw_at = 0;
+    deepest = 0;
+    CHECK(bus.publish(order_created{"1", 64}) == 1);
+    CHECK(deepest == 64);
+    // A slot is freed by whichever level ends: publishing to an empty topic inside a handler
+    // (which protects nothing) does not disturb the level that holds a snapshot.
+    bulwark::bus<shop> other;
+    int inner = 0;
+    auto t = other.subscribe<order_created>([&](const order_created&) {
+        ++inner;
+        other.publish(payment_processed{"none"}); // no handlers: nothing to protect
+        other.publish(payment_processed{"none"});
+    });
+    auto u = other.subscribe<order_created>([&](const order_created&) { ++inner; });
+    CHECK(other.publish(order_created{"1", 1}) == 2);
+    CHECK(inner == 2);
 }
 
 TEST_CASE("a subscription may outlive its bus; release keeps a handler", "[channel][bus]") {

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// `bus<Topics, Transport = inproc_transport, Codec = void>`: the typed front of messaging —
-/// publish / subscribe / request / respond for a compile-time list of topics — over any
-/// transport.
+/// `bus<Topics, Transport = inproc_transport, Codec = void, Listener = null_listener>`: the
+/// typed front of messaging — publish / subscribe / request / respond for a compile-time list of
+/// topics — over any transport, optionally heard by a listener (<bulwark/observe/listener.hpp>).
 ///
 /// ```cpp
 /// bulwark::bus<shop_topics> bus;                           // in-process (typed transport)
@@ -11,6 +11,10 @@
 /// bus.publish(42);                           // compile error: not a topic of this bus
 ///
 /// bulwark::bus<shop_topics, nats_transport, json_codec> remote{conn};   // a byte transport
+///
+/// using heard = bulwark::bus<shop_topics, bulwark::inproc_transport, void,
+///                            bulwark::metrics_listener>;
+/// heard observed{registry.listener({.topic = "shop"})};  // channel_published, _delivered, ...
 /// ```
 ///
 /// The front asks which kind of transport it holds: a `typed_transport` (the in-process one)
@@ -29,6 +33,8 @@
 #include <bulwark/codec/codec.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/transport/inproc.hpp>
 #include <bulwark/transport/message_transport.hpp>
 
@@ -77,27 +83,34 @@ struct bus_config<single_threaded, Y> {
     using codec = void;
 };
 
-template <class Topics, class Transport, class Codec>
+template <class Topics, class Transport, class Codec, class Listener>
 class typed_bus_front;
-template <class Topics, class Transport, class Codec>
+template <class Topics, class Transport, class Codec, class Listener>
 class byte_bus_front;
 
-template <class Topics, class Transport, class Codec>
+template <class Topics, class Transport, class Codec, class Listener>
 struct pick_front {
     using cfg = bus_config<Transport, Codec>;
     using transport = typename cfg::transport;
     using codec = typename cfg::codec;
     static constexpr bool typed = typed_transport<transport> && std::is_void_v<codec>;
-    using type = std::conditional_t<typed, typed_bus_front<Topics, transport, codec>,
-                                    byte_bus_front<Topics, transport, codec>>;
+    using type = std::conditional_t<typed, typed_bus_front<Topics, transport, codec, Listener>,
+                                    byte_bus_front<Topics, transport, codec, Listener>>;
 };
 } // namespace detail
 
 /// The typed messaging front (see the file comment). `Transport` is a `typed_transport` (no
 /// `Codec`) or a byte `message_transport` with a `Codec` for every topic.
-template <class Topics, class Transport = inproc_transport, class Codec = void>
-class bus : public detail::pick_front<Topics, Transport, Codec>::type {
-    using base = typename detail::pick_front<Topics, Transport, Codec>::type;
+///
+/// **Events:** `Listener` (the default `null_listener` costs nothing: no storage, no code) hears
+/// `channel_published` per publish, `channel_delivered` per handler call, `channel_nacked` for a
+/// handler that throws and, over a byte transport, `channel_dead_lettered` for a message sent to
+/// the dead-letter sink (malformed, or its handler threw). Each carries the topic's subject
+/// (`subject_of<M>`). Give the listener to the constructor.
+template <class Topics, class Transport = inproc_transport, class Codec = void,
+          class Listener = null_listener>
+class bus : public detail::pick_front<Topics, Transport, Codec, Listener>::type {
+    using base = typename detail::pick_front<Topics, Transport, Codec, Listener>::type;
 
 public:
     using base::base;
@@ -105,7 +118,7 @@ public:
 
 namespace detail {
 
-template <class Topics, class Transport, class Codec>
+template <class Topics, class Transport, class Codec, class Listener>
 class typed_bus_front {
     static_assert(!std::is_same_v<Topics, Topics>,
                   "bulwark::bus<Topics, Transport, Codec>: Topics must be bulwark::topics<...>");
@@ -122,16 +135,28 @@ class typed_bus_front {
 /// **Allocation:** none to publish (no envelope is built unless a handler asks for one, and then
 /// on the stack); one node and one snapshot copy to subscribe.
 /// **Complexity:** publish O(handlers); subscribe/unsubscribe O(handlers of the topic).
-template <class... T, class Transport>
-class typed_bus_front<topics<T...>, Transport, void> {
+/// **Events** (`Listener`, on the publishing thread, in this order): `channel_published` when
+/// `publish` starts, then per handler `channel_delivered` just before the call and, when it
+/// throws, `channel_nacked` (the exception still reaches the publisher: no dead letter). With
+/// `null_listener` the publish path is the same code as without a listener.
+template <class... T, class Transport, class Listener>
+class typed_bus_front<topics<T...>, Transport, void, Listener> {
 public:
     using topics_type = topics<T...>;
     using transport_type = Transport;
     using policy_type = typename Transport::lock_policy;
+    using listener_type = Listener;
 
     explicit typed_bus_front(bus_options opts = {})
         : core_(std::make_shared<core>())
         , clock_(opts.clock) {}
+    /// A bus whose publishes `listener` hears (see the class comment). Not offered for
+    /// `null_listener`: a bus without a listener keeps exactly its former constructors.
+    explicit typed_bus_front(Listener listener, bus_options opts = {}) requires(
+        !std::is_same_v<Listener, null_listener>)
+        : core_(std::make_shared<core>())
+        , clock_(opts.clock)
+        , listener_(std::move(listener)) {}
     typed_bus_front(typed_bus_front&&) noexcept = default;
     typed_bus_front& operator=(typed_bus_front&&) noexcept = default;
 
@@ -155,12 +180,12 @@ public:
 
     /// Publishes `m` to its topic's handlers; returns how many handlers ran.
     template <class M>
-    std::size_t publish(const M& m) {
+    [[gnu::always_inline]] std::size_t publish(const M& m) {
         if constexpr (!is_topic_v<M, topics_type>) {
             detail::require_topic<M, topics_type>();
             return 0;
         } else {
-            return core_->publish(m, nullptr);
+            return publish_heard(m, nullptr);
         }
     }
 
@@ -173,9 +198,12 @@ public:
             return 0;
         } else {
             stamp(md);
-            return core_->publish(m, &md);
+            return publish_heard(m, &md);
         }
     }
+
+    /// The listener (a copy of the one given to the constructor).
+    Listener& listener() noexcept { return listener_; }
 
     /// The number of dynamic handlers of topic `M`.
     template <class M>
@@ -253,8 +281,33 @@ public:
 private:
     using core = typename Transport::template typed_delivery<topics_type>;
 
+    /// The publish with its events: none at all for a listener that hears no channel event.
+    template <class M>
+    [[gnu::always_inline]] std::size_t publish_heard(const M& m, const message_metadata* md) {
+        constexpr bool per_call =
+            hears<Listener, events::channel_delivered> || hears<Listener, events::channel_nacked>;
+        constexpr std::string_view subject = subject_v<M>;
+        bulwark::emit(listener_, events::channel_published{subject});
+        if constexpr (per_call) {
+            if constexpr (requires { core_->publish(m, md, listener_, subject); }) {
+                return core_->publish(m, md, listener_, subject);
+            } else {
+                static_assert(sizeof(M) == 0,
+                              "bulwark::bus<Topics, Transport, void, Listener>: this typed "
+                              "transport cannot report deliveries to a listener (its "
+                              "typed_delivery has no publish(m, metadata, listener, subject)); "
+                              "use a listener that hears only channel_published, or "
+                              "inproc_transport");
+                return 0;
+            }
+        } else {
+            return core_->publish(m, md);
+        }
+    }
+
     std::shared_ptr<core> core_;
     any_clock clock_;
+    [[no_unique_address]] Listener listener_{};
 };
 
 } // namespace detail

@@ -18,8 +18,12 @@ public:
     constexpr plain_atomic() noexcept = default;
     constexpr plain_atomic(T v) noexcept
         : v_(v) {}
-    T load(std::memory_order = std::memory_order_seq_cst) const noexcept { return v_; }
-    void store(T v, std::memory_order = std::memory_order_seq_cst) noexcept { v_ = v; }
+    [[gnu::always_inline]] T load(std::memory_order = std::memory_order_seq_cst) const noexcept {
+        return v_;
+    }
+    [[gnu::always_inline]] void store(T v, std::memory_order = std::memory_order_seq_cst) noexcept {
+        v_ = v;
+    }
     T exchange(T v, std::memory_order = std::memory_order_seq_cst) noexcept {
         return std::exchange(v_, v);
     }

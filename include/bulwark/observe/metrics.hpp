@@ -158,8 +158,8 @@ struct series_snapshot {
         std::uint64_t published = 0, delivered = 0, nacked = 0, redelivered = 0, dropped = 0,
                       duplicates_dropped = 0;
         std::uint64_t redeliveries_scheduled = 0; ///< redeliveries decided (backoff started)
-        /// By `dead_letter_kind` (max_deliveries, rejected, failed).
-        std::array<std::uint64_t, 3> dead_lettered{};
+        /// By `dead_letter_kind` (max_deliveries, rejected, failed, malformed).
+        std::array<std::uint64_t, 4> dead_lettered{};
     } channel;
     struct transport_counts {
         std::uint64_t connects = 0, disconnects = 0, reconnects = 0;
@@ -210,8 +210,8 @@ enum metric_word : std::size_t {
     w_channel_redelivery_scheduled,
     w_channel_dropped,
     w_channel_duplicates,
-    w_channel_dead0, // + dead_letter_kind (3)
-    w_transport_connects = w_channel_dead0 + 3,
+    w_channel_dead0, // + dead_letter_kind (4)
+    w_transport_connects = w_channel_dead0 + 4,
     w_transport_disconnects,
     w_transport_reconnects,
     w_counters
@@ -316,7 +316,7 @@ public:
         ch.redeliveries_scheduled = r(w_channel_redelivery_scheduled);
         ch.dropped = r(w_channel_dropped);
         ch.duplicates_dropped = r(w_channel_duplicates);
-        for (std::size_t i = 0; i < 3; ++i)
+        for (std::size_t i = 0; i < ch.dead_lettered.size(); ++i)
             ch.dead_lettered[i] = r(w_channel_dead0 + i);
         s.transport = {r(w_transport_connects), r(w_transport_disconnects),
                        r(w_transport_reconnects), connected.load(std::memory_order_relaxed)};
@@ -468,7 +468,7 @@ public:
     }
     void on(const events::channel_dead_lettered& e) noexcept {
         const auto k = static_cast<std::size_t>(e.kind);
-        b_->add(detail::w_channel_dead0 + (k < 3 ? k : 2));
+        b_->add(detail::w_channel_dead0 + (k < 4 ? k : 2)); // an unknown kind counts as failed
     }
     void on(const events::channel_dropped&) noexcept { b_->add(detail::w_channel_dropped); }
     void on(const events::channel_duplicate_dropped&) noexcept {

@@ -141,7 +141,8 @@ inline constexpr std::string_view breaker_state_names[] = {
 inline constexpr std::string_view retry_stop_names[] = {"not_retryable", "attempts_exhausted",
                                                         "deadline",      "max_duration",
                                                         "stopped",       "budget_exhausted"};
-inline constexpr std::string_view dead_letter_names[] = {"max_deliveries", "rejected", "failed"};
+inline constexpr std::string_view dead_letter_names[] = {"max_deliveries", "rejected", "failed",
+                                                         "malformed"};
 
 /// Writes one histogram's `_bucket` (cumulative, `le` increasing, `+Inf` = count), `_sum` and
 /// `_count` lines.
@@ -329,7 +330,7 @@ inline void write_prometheus(const metrics_snapshot& snap, std::string& out) {
            });
     family(C, "bulwark_channel_dead_lettered_total", "Messages dead-lettered, by reason.",
            "counter", [&](S s, L l) {
-               for (std::size_t i = 0; i < 3; ++i)
+               for (std::size_t i = 0; i < std::size(detail::dead_letter_names); ++i)
                    w.sample("bulwark_channel_dead_lettered_total", l, s.channel.dead_lettered[i],
                             {{"reason", detail::dead_letter_names[i]}});
            });

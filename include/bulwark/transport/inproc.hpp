@@ -23,6 +23,7 @@
 #include <bulwark/channel/subscription.hpp>
 #include <bulwark/channel/topics.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/transport/message_transport.hpp>
 
 #include <atomic>
@@ -34,6 +35,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -101,25 +103,36 @@ public:
 
     /// Runs the static then the dynamic handlers of `M`; `given` may be null (no metadata).
     template <class M>
-    std::size_t publish(const M& m, const message_metadata* given) {
+    [[gnu::always_inline]] std::size_t publish(const M& m, const message_metadata* given) {
+        null_listener none;
+        return publish(m, given, none, std::string_view{});
+    }
+
+    /// `publish`, heard by `l`: `channel_delivered` before each handler call and
+    /// `channel_nacked` when one throws (the exception still reaches the publisher), with
+    /// `subject`. With a listener that hears neither (`null_listener`) it compiles to the plain
+    /// publish. Inlined into the bus's publish, so a publish without metadata is known as such
+    /// where the handlers are walked.
+    template <class M, class L>
+    [[gnu::always_inline]] std::size_t publish(const M& m, const message_metadata* given, L& l,
+                                               std::string_view subject) {
         if constexpr (static_wants_envelope<M>) {
-            if (given == nullptr) {
-                message_metadata md;
-                stamp(md);
-                return publish(m, &md);
-            }
+            if (given == nullptr)
+                return publish_stamped(m, l, subject);
         }
         std::size_t called = 0;
         if constexpr (sizeof...(S) != 0)
             called = std::apply(
-                [&](auto&... s) { return (detail::call_static<M>(s, m, given) + ... + 0); },
+                [&](auto&... s) {
+                    return (detail::call_static<M>(s, m, given, l, subject) + ... + 0);
+                },
                 statics_);
         return called + handlers<M>().read([&](auto* snap) -> std::size_t {
             if (snap == nullptr)
                 return 0;
-            if (snap->any_envelope && given == nullptr) [[unlikely]]
-                return detail::dispatch_stamped<Policy, M>(snap, m);
-            return detail::dispatch<Policy, M>(snap, m, given);
+            if (given == nullptr)
+                return detail::dispatch_plain<Policy, M>(snap, m, l, subject);
+            return detail::dispatch<Policy, M>(snap, m, given, l, subject);
         });
     }
 
@@ -140,6 +153,14 @@ public:
 private:
     template <class M>
     static constexpr bool static_wants_envelope = (detail::takes_envelope<S, M> || ...);
+
+    /// A publish without metadata when a static subscriber wants an envelope: stamps it here.
+    template <class M, class L>
+    [[gnu::noinline]] std::size_t publish_stamped(const M& m, L& l, std::string_view subject) {
+        message_metadata md;
+        stamp(md);
+        return publish(m, &md, l, subject);
+    }
 
     std::tuple<handler_list<T>...> handlers_;
     std::tuple<responder_list<T>...> responders_;

@@ -20,6 +20,8 @@
 #include <bulwark/codec/codec.hpp>
 #include <bulwark/codec/schema.hpp>
 #include <bulwark/core/outcome.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 #include <bulwark/transport/message_transport.hpp>
 
 #include <atomic>
@@ -49,7 +51,7 @@ inline std::string failure_text(const failure& f) {
     return f.error_code().message();
 }
 
-template <class Topics, class Transport, class Codec>
+template <class Topics, class Transport, class Codec, class Listener>
 class byte_bus_front {
     static_assert(!std::is_same_v<Topics, Topics>,
                   "bulwark::bus<Topics, Transport, Codec>: Topics must be bulwark::topics<...>");
@@ -58,8 +60,13 @@ class byte_bus_front {
 /// See the file comment. **Thread safety:** as the transport; subscribe and unsubscribe from
 /// any thread. **Allocation:** the encoding and the headers per publish (a byte transport copies
 /// anyway).
-template <class... T, class Transport, class Codec>
-class byte_bus_front<topics<T...>, Transport, Codec> {
+/// **Events** (`Listener`, with the message's subject): `channel_published` once the transport
+/// accepted a publish; on the receiving side, on the transport's thread, `channel_delivered`
+/// (with the transport's delivery count) before the handler runs, `channel_nacked` then
+/// `channel_dead_lettered` (`failed`) when it throws, and `channel_dead_lettered` (`malformed`)
+/// for a message that cannot be decoded (no delivery: the handler never sees it).
+template <class... T, class Transport, class Codec, class Listener>
+class byte_bus_front<topics<T...>, Transport, Codec, Listener> {
     static_assert(message_transport<Transport>,
                   "bulwark::bus<Topics, Transport, Codec>: Transport must be a typed transport "
                   "(inproc_transport) or a bulwark::message_transport");
@@ -75,10 +82,16 @@ public:
     using transport_type = Transport;
     using codec_type = Codec;
     using policy_type = multi_threaded;
+    using listener_type = Listener;
 
     /// A front over `t` (which must outlive the bus and its subscriptions' use).
     explicit byte_bus_front(Transport& t, bus_options opts = {}, Codec c = {})
-        : st_(std::make_shared<shared>(t, std::move(opts), std::move(c))) {}
+        : st_(std::make_shared<shared>(t, std::move(opts), std::move(c), Listener{})) {}
+    /// A front over `t` whose events `listener` hears (see the class comment). Not offered for
+    /// `null_listener`, so that `bus(t, {})` still means the options.
+    byte_bus_front(Transport& t, Listener listener, bus_options opts = {},
+                   Codec c = {}) requires(!std::is_same_v<Listener, null_listener>)
+        : st_(std::make_shared<shared>(t, std::move(opts), std::move(c), std::move(listener))) {}
 
     /// Subscribes `f` (callable with `const M&` or `const envelope<M>&`) to `M`'s subject.
     template <class M, class F>
@@ -102,9 +115,12 @@ public:
                 auto m = decode_message<M>(st->codec, *v.headers, v.data);
                 if (!m)
                     return st->malformed(v, failure_text(m.error()));
+                bulwark::emit(st->listener, events::channel_delivered{v.subject, v.delivery_count});
                 try {
                     node->call(node.get(), *m, &*md);
                 } catch (...) {
+                    bulwark::emit(st->listener,
+                                  events::channel_nacked{v.subject, v.delivery_count});
                     return st->failed(v, dead_letter_kind::failed, failure::current_exception());
                 }
                 return settle::ack();
@@ -128,7 +144,10 @@ public:
         header_map h;
         std::vector<std::byte> body;
         encode(m, md, h, body);
-        return st_->t->publish(subject_v<M>, h, body);
+        auto r = st_->t->publish(subject_v<M>, h, body);
+        if (r)
+            bulwark::emit(st_->listener, events::channel_published{subject_v<M>});
+        return r;
     }
 
     /// Registers a responder for requests of type `Req` (same shapes as the in-process bus).
@@ -270,18 +289,20 @@ private:
     };
 
     struct shared {
-        shared(Transport& tr, bus_options o, Codec c)
+        shared(Transport& tr, bus_options o, Codec c, Listener l)
             : t(&tr)
             , codec(std::move(c))
             , clock(o.clock)
             , sink(std::move(o.dead_letter))
-            , subs(std::make_shared<sub_table>()) {}
+            , subs(std::make_shared<sub_table>())
+            , listener(std::move(l)) {}
         Transport* t;
         Codec codec;
         any_clock clock;
         dead_letter_sink<received_message> sink;
         std::shared_ptr<sub_table> subs;
         std::atomic<std::size_t> malformed_n{0};
+        [[no_unique_address]] Listener listener;
 
         settle malformed(const message_view& v, std::string reason) {
             malformed_n.fetch_add(1);
@@ -293,6 +314,7 @@ private:
             if (reason.empty())
                 reason =
                     (k == dead_letter_kind::failed ? "handler threw: " : "") + failure_text(why);
+            bulwark::emit(listener, events::channel_dead_lettered{v.subject, k, reason});
             if (sink) {
                 try {
                     sink(dead_letter<received_message>{

@@ -39,6 +39,10 @@ template <class Node>
 struct snapshot {
     using item = snapshot_item<Node>;
     std::size_t size = 0;
+    /// `size` when no handler wants an envelope, else 0: the one word a publish without
+    /// metadata reads to learn both "how many" and "no metadata needed" (0 sends it out of
+    /// line, where an empty snapshot and a snapshot with envelope handlers part).
+    std::size_t plain_size = 0;
     std::size_t capacity = 0;
     bool any_envelope = false;
     snapshot* next = nullptr; // the owning list's chain of retired or pooled snapshots
@@ -64,6 +68,9 @@ struct snapshot {
         }
     }
     std::size_t bytes() const noexcept { return sizeof(snapshot) + capacity * sizeof(item); }
+    /// Sets `plain_size` once `size` and `any_envelope` are final (before the snapshot is
+    /// published).
+    void seal() noexcept { plain_size = any_envelope ? 0 : size; }
 };
 
 /// Holds readers of a single-threaded list off reclamation (a plain depth counter).
@@ -124,6 +131,7 @@ public:
             s->items()[i] = old->items()[i];
         s->items()[size] = {n->call, n};
         s->any_envelope = (old && old->any_envelope) || n->wants_envelope;
+        s->seal();
         node_base<Policy>* dead = replace(old, s);
         lock.unlock();
         destroy_all(dead);
@@ -151,6 +159,7 @@ public:
                     s->items()[j++] = old->items()[i];
                     s->any_envelope = s->any_envelope || old->items()[i].node->wants_envelope;
                 }
+            s->seal();
         }
         n->live.store(false, std::memory_order_release); // no new call starts from now on
         n->next_retired = retired_nodes_;
@@ -179,7 +188,7 @@ public:
 
     /// Calls `f(snapshot*)` (null when empty) with the snapshot protected from reclamation.
     template <class F>
-    decltype(auto) read(F&& f) {
+    [[gnu::always_inline]] decltype(auto) read(F&& f) {
         if constexpr (Policy::concurrent) {
             hazard_guard<snap> g(head_); // reclamation is the writers' job
             return f(g.get());

@@ -7,9 +7,12 @@
 #include <bulwark/channel/detail/cow_list.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/channel/handler.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 
 #include <cstddef>
 #include <functional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -49,14 +52,33 @@ struct handler_node_impl final : handler_node<Policy, T> {
     }
 };
 
+/// Runs one handler call `call()` as a delivery heard by `l`: `channel_delivered` before it,
+/// `channel_nacked` when it throws (the exception then goes on to the publisher). For a
+/// listener that hears neither (`null_listener`) this is `call()` and nothing else.
+template <class L, class Call>
+[[gnu::always_inline]] inline void deliver_heard(L& l, std::string_view subject, Call&& call) {
+    bulwark::emit(l, events::channel_delivered{subject, 1});
+    if constexpr (hears<L, events::channel_nacked>) {
+        try {
+            call();
+        } catch (...) {
+            bulwark::emit(l, events::channel_nacked{subject, 1});
+            throw;
+        }
+    } else {
+        call();
+    }
+}
+
 /// Calls every live handler of a snapshot; returns how many were called. `md` may be null when
-/// no handler of the snapshot wants an envelope.
-template <class Policy, class T>
-std::size_t dispatch(snapshot<handler_node<Policy, T>>* s, const T& m, const message_metadata* md) {
+/// no handler of the snapshot wants an envelope. `l` hears each call (see `deliver_heard`).
+template <class Policy, class T, class L = null_listener>
+std::size_t dispatch(snapshot<handler_node<Policy, T>>* s, const T& m, const message_metadata* md,
+                     L& l, std::string_view subject) {
     std::size_t called = 0;
     for (auto& it : *s) {
-        if (it.node->live.load(std::memory_order_acquire)) [[likely]] {
-            it.call(it.node, m, md);
+        if (load_acquire(it.node->live)) [[likely]] {
+            deliver_heard(l, subject, [&] { it.call(it.node, m, md); });
             ++called;
         }
     }
@@ -65,18 +87,43 @@ std::size_t dispatch(snapshot<handler_node<Policy, T>>* s, const T& m, const mes
 
 /// `dispatch` with metadata made here, for a snapshot with an envelope handler and a publish
 /// without metadata (kept out of line: the common path never touches a `message_metadata`).
-template <class Policy, class T>
-[[gnu::noinline]] std::size_t dispatch_stamped(snapshot<handler_node<Policy, T>>* s, const T& m) {
+template <class Policy, class T, class L>
+[[gnu::noinline]] std::size_t dispatch_stamped(snapshot<handler_node<Policy, T>>* s, const T& m,
+                                               L& l, std::string_view subject) {
     message_metadata md;
     stamp(md);
-    return dispatch<Policy, T>(s, m, &md);
+    return dispatch<Policy, T>(s, m, &md, l, subject);
+}
+
+/// A publish without metadata: reads `plain_size` once, and walks the snapshot's items with no
+/// further check than each handler's liveness; an empty snapshot, or one with an envelope
+/// handler (which needs metadata stamped first), goes out of line.
+template <class Policy, class T, class L>
+[[gnu::always_inline]] inline std::size_t
+dispatch_plain(snapshot<handler_node<Policy, T>>* s, const T& m, L& l, std::string_view subject) {
+    const std::size_t n = s->plain_size;
+    if (n == 0) [[unlikely]]
+        return s->size == 0 ? 0 : dispatch_stamped<Policy, T>(s, m, l, subject);
+    auto* it = s->items();
+    auto* const end = it + n;
+    std::size_t called = 0;
+    do {
+        if (load_acquire(it->node->live)) [[likely]] {
+            deliver_heard(l, subject, [&] { it->call(it->node, m, nullptr); });
+            ++called;
+        }
+    } while (++it != end);
+    return called;
 }
 
 /// A handler for every topic it accepts, among a compile-time list of static subscribers.
-template <class T, class S>
-std::size_t call_static(S& s, const T& m, const message_metadata* md) {
+template <class T, class S, class L = null_listener>
+std::size_t call_static(S& s, const T& m, const message_metadata* md, L& l,
+                        std::string_view subject) {
     if constexpr (valid_handler<S, T>) {
-        call_handler<const envelope<T>&>(s, m, [&] { return envelope<T>{m, *md}; });
+        deliver_heard(l, subject, [&] {
+            call_handler<const envelope<T>&>(s, m, [&] { return envelope<T>{m, *md}; });
+        });
         return 1;
     } else {
         return 0;

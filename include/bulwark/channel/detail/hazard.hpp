@@ -12,11 +12,14 @@
 /// model it) readers store with `seq_cst` instead.
 ///
 /// Each thread owns one record of `depth` slots, so publishing from inside a handler (nested
-/// dispatch) takes the next slot. Records are never freed; a record whose thread ended is reused.
+/// dispatch) takes another slot (a slot is in use while it holds a pointer). Records are never
+/// freed; a record whose thread ended is reused.
 
 #include <atomic>
 #include <cstddef>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 #if defined(__linux__)
 #include <linux/membarrier.h>
@@ -72,12 +75,66 @@ inline void heavy_fence() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
+/// The publish path's atomic loads and stores, always inlined. libstdc++'s `std::atomic<T>`
+/// members are ordinary inline functions around always-inline ones, and GCC leaves them out of
+/// line once a translation unit's inline budget is spent (seen in bench_channel: a call to
+/// `atomic::load` in the middle of a publish). `std::atomic<T>` is standard-layout with the value
+/// as its first member, so the builtins act on that value directly.
+template <class T>
+[[gnu::always_inline]] inline T load_acquire(const std::atomic<T>& a) noexcept {
+#if defined(__GLIBCXX__)
+    static_assert(sizeof(std::atomic<T>) == sizeof(T) && std::is_standard_layout_v<std::atomic<T>>);
+    return __atomic_load_n(reinterpret_cast<const T*>(&a), __ATOMIC_ACQUIRE);
+#else
+    return a.load(std::memory_order_acquire);
+#endif
+}
+template <class T>
+[[gnu::always_inline]] inline T load_relaxed(const std::atomic<T>& a) noexcept {
+#if defined(__GLIBCXX__)
+    return __atomic_load_n(reinterpret_cast<const T*>(&a), __ATOMIC_RELAXED);
+#else
+    return a.load(std::memory_order_relaxed);
+#endif
+}
+template <class T, class U>
+[[gnu::always_inline]] inline void store_relaxed(std::atomic<T>& a, U v) noexcept {
+#if defined(__GLIBCXX__)
+    __atomic_store_n(reinterpret_cast<T*>(&a), T(v), __ATOMIC_RELAXED);
+#else
+    a.store(T(v), std::memory_order_relaxed);
+#endif
+}
+template <class T, class U>
+[[gnu::always_inline]] inline void store_release(std::atomic<T>& a, U v) noexcept {
+#if defined(__GLIBCXX__)
+    __atomic_store_n(reinterpret_cast<T*>(&a), T(v), __ATOMIC_RELEASE);
+#else
+    a.store(T(v), std::memory_order_release);
+#endif
+}
+/// `std::atomic_signal_fence(seq_cst)`, always inlined: orders this thread's accesses for the
+/// compiler only (the writer's `membarrier` fences the CPU).
+[[gnu::always_inline]] inline void compiler_fence() noexcept {
+#if defined(__GNUC__)
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+#else
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+/// The single-threaded policy's plain values: the same names, no atomicity.
+template <class P>
+[[gnu::always_inline]] inline auto load_acquire(const P& a) noexcept -> decltype(a.load()) {
+    return a.load();
+}
+
 struct hazard_record {
     static constexpr std::size_t depth = 64;
+    // A slot is in use while it holds a pointer: nesting needs no counter. Slot 0 is the one a
+    // publish that is not nested takes.
     std::atomic<const void*> slots[depth]{};
     std::atomic<bool> taken{true};
     hazard_record* next = nullptr; // immutable once published
-    std::size_t used = 0;          // slots in use; touched only by the owning thread
 };
 
 /// The process-wide list of thread records.
@@ -105,7 +162,6 @@ public:
         return r;
     }
     static void release(hazard_record* r) noexcept {
-        r->used = 0;
         r->taken.store(false, std::memory_order_release);
     }
 
@@ -129,79 +185,105 @@ struct hazard_owner {
     ~hazard_owner();
 };
 
-inline thread_local hazard_record* tls_hazard = nullptr; // trivial: no TLS guard on the hot path
+/// This thread's record, set only when readers may take the light path (writers fence with
+/// `membarrier`): so one load and one test decide both "has a record" and "light protocol".
+/// Trivial, so reading it costs no TLS guard.
+inline thread_local hazard_record* tls_hazard = nullptr;
+
+/// The thread's record holder (returns the record to the domain when the thread ends).
+inline hazard_owner& thread_hazard_owner() noexcept {
+    static thread_local hazard_owner owner;
+    return owner;
+}
 
 inline hazard_owner::~hazard_owner() {
     if (rec != nullptr) {
         tls_hazard = nullptr; // the record may now go to another thread
-        hazard_domain::release(rec);
+        hazard_domain::release(std::exchange(rec, nullptr)); // a later publish takes a new one
     }
 }
 
+/// The calling thread's record, acquired on first use; publishes it to `tls_hazard` when the
+/// light protocol is available.
 [[gnu::noinline]] inline hazard_record* acquire_thread_record() {
-    static thread_local hazard_owner owner; // returns the record when the thread ends
-    owner.rec = hazard_domain::instance().acquire();
-    tls_hazard = owner.rec;
+    hazard_owner& owner = thread_hazard_owner();
+    if (owner.rec == nullptr)
+        owner.rec = hazard_domain::instance().acquire();
+    if (asymmetric_fences())
+        tls_hazard = owner.rec;
     return owner.rec;
 }
 
 /// Protects the value of an atomic pointer for the guard's lifetime.
+///
+/// The common case — a publish that is not nested, on a thread that published before, with
+/// asymmetric fences — takes slot 0 of the thread's record with no counter: a slot is in use
+/// exactly while it holds a non-null pointer. A nested publish finds slot 0 taken and takes the
+/// first free slot out of line. A null value protects nothing and may share a slot.
 template <class T>
 class hazard_guard {
 public:
-    explicit hazard_guard(const std::atomic<T*>& src) {
+    [[gnu::always_inline]] explicit hazard_guard(const std::atomic<T*>& src) {
         hazard_record* r = tls_hazard;
-        if (r == nullptr) [[unlikely]]
-            r = acquire_thread_record();
-        const std::size_t used = r->used;
-        if (used == hazard_record::depth) [[unlikely]]
-            too_deep();
-        std::atomic<const void*>* slot = &r->slots[used];
-        T* p = src.load(std::memory_order_acquire);
-        if (p == nullptr) { // nothing to protect: the slot stays free
-            slot_ = nullptr;
-            ptr_ = nullptr;
-            return;
+        if (r != nullptr && load_relaxed(r->slots[0]) == nullptr) [[likely]] {
+            std::atomic<const void*>* slot = &r->slots[0];
+            T* p = load_acquire(src);
+            for (;;) {
+                store_relaxed(*slot, p);
+                compiler_fence(); // the writer fences the CPU
+                T* again = load_acquire(src);
+                if (again == p) [[likely]]
+                    break;
+                p = again;
+            }
+            slot_ = slot;
+            ptr_ = p;
+        } else {
+            // Returned in registers: the guard itself need not live in memory.
+            auto [slot, p] = protect_slow(src);
+            slot_ = slot;
+            ptr_ = p;
         }
+    }
+    hazard_guard(const hazard_guard&) = delete;
+    hazard_guard& operator=(const hazard_guard&) = delete;
+    [[gnu::always_inline]] ~hazard_guard() { store_release(*slot_, nullptr); }
+    T* get() const noexcept { return ptr_; }
+
+private:
+    /// The first publish of a thread, a nested publish, or readers without asymmetric fences.
+    struct taken {
+        std::atomic<const void*>* slot;
+        T* ptr;
+    };
+    [[gnu::noinline]] static taken protect_slow(const std::atomic<T*>& src) {
+        hazard_record* r = acquire_thread_record();
+        std::atomic<const void*>* slot = nullptr;
+        for (auto& s : r->slots)
+            if (s.load(std::memory_order_relaxed) == nullptr) {
+                slot = &s;
+                break;
+            }
+        if (slot == nullptr) [[unlikely]]
+            too_deep();
         const bool light = asymmetric_fences();
+        T* p = src.load(std::memory_order_acquire);
         for (;;) {
             T* again;
-            if (light) [[likely]] {
+            if (light) {
                 slot->store(p, std::memory_order_relaxed);
-                std::atomic_signal_fence(std::memory_order_seq_cst); // the writer fences the CPU
+                std::atomic_signal_fence(std::memory_order_seq_cst);
                 again = src.load(std::memory_order_acquire);
             } else {
                 slot->store(p, std::memory_order_seq_cst);
                 again = src.load(std::memory_order_seq_cst);
             }
-            if (again == p) [[likely]]
+            if (again == p)
                 break;
             p = again;
-            if (p == nullptr) {
-                slot->store(nullptr, std::memory_order_relaxed);
-                slot_ = nullptr;
-                ptr_ = nullptr;
-                return;
-            }
         }
-        r->used = used + 1;
-        slot_ = slot;
-        ptr_ = p;
+        return {slot, p};
     }
-    hazard_guard(const hazard_guard&) = delete;
-    hazard_guard& operator=(const hazard_guard&) = delete;
-    // The thread's record is found again through the thread-local pointer (one %fs load)
-    // rather than kept in the guard: a smaller guard stays in registers across the handlers'
-    // calls.
-    ~hazard_guard() {
-        if (slot_ != nullptr) {
-            slot_->store(nullptr, std::memory_order_release);
-            --tls_hazard->used;
-        }
-    }
-    T* get() const noexcept { return ptr_; }
-
-private:
     [[noreturn, gnu::noinline, gnu::cold]] static void too_deep() {
         throw std::length_error("bulwark::bus: publishing nested more than 64 levels deep "
                                 "inside handlers (a publish loop?)");
