@@ -21,11 +21,15 @@ namespace bulwark {
 /// Settings of `maglev` (default: the paper's and Envoy's table size).
 struct maglev_options {
     /// Table size M: a prime, well above the number of endpoints (the paper suggests M ≫ 100·n),
-    /// at most `maglev::max_table_size` (2^26: the table is M pointers, 512 MB there).
+    /// at most `maglev::max_table_size` (2^26: the table is M entries of 1 to 4 bytes, at most
+    /// 256 MB there, and its build needs 4·M bytes of scratch).
     std::uint32_t table_size = 65537;
 };
 
-/// Routes a key (`ctx.hash_key()`, random when absent) to `table[key mod M]`.
+/// Routes a key (`ctx.hash_key()`, random when absent) to `table[slot]`, where `slot` is the
+/// key's 64-bit hash reduced to [0, M) by multiply-shift (`⌊(h >> 32) · M / 2^32⌋`: the paper's
+/// `hash mod M` without a division; each slot gets an equal share of keys, ±1 in 2^32/M, so the
+/// table's slot shares are the key shares).
 ///
 /// Population (the paper's Pseudocode 1): endpoint i has `offset = h1(address) mod M` and
 /// `skip = h2(address) mod (M − 1) + 1`, its permutation is `(offset + j·skip) mod M`; endpoints
@@ -37,8 +41,9 @@ struct maglev_options {
 /// **Failure semantics:** a table size that is not a prime in [3, 2^26] throws
 /// `invalid_argument_error`; with more ready endpoints than slots, only the first M get slots;
 /// an endpoint whose weight is below `max weight / M` may get no slot (its share rounds to 0).
-/// **Thread safety:** lock-free. **Allocation:** none per pick; the table (M pointers) is built
-/// once per snapshot. **Complexity:** O(1) per pick; O(M log M) expected per snapshot.
+/// **Thread safety:** lock-free. **Allocation:** none per pick; the table (M entries of 1, 2 or 4
+/// bytes) is built once per snapshot. **Complexity:** O(1) per pick; O(M log M) expected per
+/// snapshot.
 class maglev {
 public:
     maglev() = default;
@@ -65,12 +70,12 @@ public:
     /// no emptiness test of its own.
     class table {
     public:
+        /// `slots[s]` is the index in `ready` of slot s's endpoint (all of them `< ready.size()`;
+        /// for an empty `ready`, `slots` is `{0}`).
         table(std::span<const endpoint* const> ready, const std::vector<std::uint32_t>& slots)
             : ready_(ready.empty() ? no_endpoint : ready.data())
             , size_(static_cast<std::uint32_t>(slots.size())) { // <= max_table_size
-            const std::size_t width = ready.size() <= 0x100u     ? 1
-                                      : ready.size() <= 0x10000u ? 2
-                                                                 : 4;
+            const std::size_t width = ready.size() <= 0x100u ? 1 : ready.size() <= 0x10000u ? 2 : 4;
             shift_ = width == 1 ? 0u : width == 2 ? 1u : 2u;
             mask_ = width == 4 ? 0xffff'ffffu : (1u << (8 * width)) - 1u;
             bytes_.assign(slots.size() * width + (sizeof(std::uint32_t) - 1), 0);
@@ -161,7 +166,7 @@ public:
     /// The endpoint of `ctx`'s key. **Cost:** the key's hash, one table entry, one endpoint
     /// pointer; a call without a key or a retry takes the out-of-line path.
     const endpoint* pick(const endpoint_set& set, const context& ctx, time_point) {
-        const table& t = table_of(set); // null for an empty set
+        const table& t = table_of(set); // an empty set's table picks null
         // The flag and the value are read apart: copying the optional whole would be one
         // 16-byte load over the caller's two fresh stores, which the CPU cannot forward (a
         // stall of ~15 cycles, measured: 17 ns instead of 3 per pick).

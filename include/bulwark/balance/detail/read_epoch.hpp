@@ -167,9 +167,7 @@ public:
     }
 
     /// Which fence readers use (decided at the first registration or update).
-    mode current_mode() const noexcept {
-        return mode_.load(std::memory_order_relaxed);
-    }
+    mode current_mode() const noexcept { return mode_.load(std::memory_order_relaxed); }
 
 private:
     constexpr rcu_domain() noexcept = default;
