@@ -37,8 +37,10 @@
 /// the first free entry (`ctr == 0`; only the owning thread writes its entries, so its own
 /// relaxed load is exact). More than 8 at once take another record, linked from the thread's
 /// first and in the writers' list like any other (so every section, however deep, is an entry
-/// and ending one never branches). Records are never freed: a thread's records are recycled by
-/// a later thread, so a writer walks the list without a lock.
+/// and ending one never branches). The argument above holds for them unchanged: a record is
+/// pushed on the list before its thread's R1, so in case (a) the barrier makes the push visible
+/// to W4's walk as well. Records are never freed: a thread's records are recycled by a later
+/// thread, so a writer walks the list without a lock.
 ///
 /// The fast path, what a pick pays: a thread-local pointer to the thread's first entry, a test
 /// that it is free, two plain stores (owner, count) and one load (the count) — no call, no
