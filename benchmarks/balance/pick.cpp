@@ -8,6 +8,8 @@
 //   BM_pick_breakers/<strategy>/<n>       the same call with per-endpoint breakers (all closed)
 //   BM_pick_breakers_open/<strategy>/<n>  ... with one endpoint's breaker open (re-picks)
 //   BM_naive_pick/<n>             the baseline
+//   BM_maglev_floor[_read]/<n>    a Maglev pick's unavoidable steps alone (and with the read
+//                                 section): the floor of BM_pick/maglev and BM_read_pick/maglev
 
 #include <bulwark/balance/balance.hpp>
 #include <bulwark/balance/least_outstanding.hpp>
