@@ -8,6 +8,8 @@
 //   BM_pick_breakers/<strategy>/<n>       the same call with per-endpoint breakers (all closed)
 //   BM_pick_breakers_open/<strategy>/<n>  ... with one endpoint's breaker open (re-picks)
 //   BM_naive_pick/<n>             the baseline
+//   BM_maglev_floor[_read]/<n>    a Maglev pick's unavoidable steps alone (and with the read
+//                                 section): the floor of BM_pick/maglev and BM_read_pick/maglev
 
 #include <bulwark/balance/balance.hpp>
 #include <bulwark/balance/least_outstanding.hpp>
@@ -207,6 +209,54 @@ void BM_read_section_striped_fence(benchmark::State& state) {
 }
 BENCHMARK(BM_read_section);
 BENCHMARK(BM_read_section_striped_fence);
+
+// The floor of a Maglev pick: only the steps no implementation avoids — the key's hash (the
+// same mix64), its slot (multiply-shift), one table entry (the same table, the same 1-byte
+// entries at 16 endpoints) and one endpoint pointer — over a table and a ready list held in
+// locals. `BM_maglev_floor_read` adds the registry's read section around it. The gap between
+// `BM_read_pick/maglev` and `BM_maglev_floor_read` is what the pick adds: the snapshot's table
+// lookup, the key and retry tests.
+template <bool read>
+void BM_maglev_floor_impl(benchmark::State& state) {
+    auto reg = make_registry(static_cast<std::size_t>(state.range(0)));
+    bulwark::maglev s{};
+    std::vector<unsigned char> entries;
+    std::vector<const bulwark::endpoint*> ready;
+    {
+        // Not held open: a held section would send the loop's sections down the nested path.
+        const auto r0 = reg->read(); // no update runs, so the endpoints outlive the section
+        const auto t = s.build(r0.set());
+        for (std::uint32_t k = 0; k < t.size(); ++k)
+            entries.push_back(static_cast<unsigned char>(t.index(k))); // n <= 256: one byte
+        ready.assign(r0->ready().begin(), r0->ready().end());
+    }
+    const unsigned char* table = entries.data();
+    const bulwark::endpoint* const* eps = ready.data();
+    const auto m = static_cast<std::uint32_t>(entries.size());
+    bulwark::context ctx;
+    std::uint64_t key = 0;
+    for (auto _ : state) {
+        ctx.set_hash_key(key++);
+        const std::uint64_t h = bulwark::detail::mix64(*ctx.hash_key());
+        const std::uint32_t slot = bulwark::detail::reduce(static_cast<std::uint32_t>(h >> 32), m);
+        if constexpr (read) {
+            auto r = reg->read();
+            benchmark::DoNotOptimize(&r.set());
+            benchmark::DoNotOptimize(eps[table[slot]]);
+        } else {
+            benchmark::DoNotOptimize(eps[table[slot]]);
+        }
+    }
+}
+void BM_maglev_floor(benchmark::State& state) {
+    BM_maglev_floor_impl<false>(state);
+}
+void BM_maglev_floor_read(benchmark::State& state) {
+    BM_maglev_floor_impl<true>(state);
+}
+// Only up to 256 endpoints: the floor's table has one-byte entries.
+BENCHMARK(BM_maglev_floor)->Arg(16)->Arg(256);
+BENCHMARK(BM_maglev_floor_read)->Arg(16)->Arg(256);
 
 #define BULWARK_PICK_BENCH(fn, strategy)                                                           \
     BENCHMARK_TEMPLATE(fn, bulwark::strategy)                                                      \

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <latch>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -199,4 +200,40 @@ TEST_CASE("read sections nest, span two registries, and survive reader threads c
     CHECK(running.load() == 0);
     CHECK(seen.load() > 0);
     CHECK(updates.load() >= 40);
+}
+
+TEST_CASE("a writer waits for every open section, however deep and in whatever order they end",
+          "[balance][concurrency][registry]") {
+    // 20 sections of one registry on one thread (past a reader record's 8 entries: extra
+    // records), plus sections of another registry between them. A writer replaces the snapshot:
+    // once it has published, every old snapshot must stay readable (ASan would see a free)
+    // until the last section ends; sections end out of order, and freed entries are reused.
+    bulwark::registry a(endpoints(4)), b(endpoints(3));
+    const auto v0 = a.version();
+    std::vector<std::unique_ptr<bulwark::registry::reader>> open;
+    for (int i = 0; i < 20; ++i) {
+        open.push_back(std::make_unique<bulwark::registry::reader>(a));
+        if (i % 5 == 0)
+            open.push_back(std::make_unique<bulwark::registry::reader>(b));
+    }
+    std::thread writer([&] { a.update(endpoints(6)); });
+    while (a.version() == v0) // published: the writer now waits for the open sections
+        std::this_thread::yield();
+    std::size_t sum = 0;
+    for (const auto& r : open)
+        for (const bulwark::endpoint* e : (*r)->ready())
+            sum += e->address().size();
+    CHECK(sum == 20 * 4 * 2 + 4 * 3 * 2);            // "e0".."e3" in a's, "e0".."e2" in b's
+    for (std::size_t i = 0; i < open.size(); i += 2) // every other one ends first
+        open[i].reset();
+    {
+        auto fresh = a.read(); // takes a freed entry; sees the new snapshot
+        CHECK(fresh->all().size() == 6);
+    }
+    for (const auto& r : open)
+        if (r)
+            CHECK((*r)->all().size() != 6); // still the old snapshots (4 or b's 3)
+    open.clear();
+    writer.join();
+    CHECK(a.size() == 6);
 }

@@ -64,13 +64,18 @@ public:
 
     /// The table of type `T` for `key` (a strategy's id), built by `build(*this)` on first use.
     /// **Complexity:** one load and a compare in the common case (one strategy per registry).
+    /// `build` is taken by value (a strategy passes a lambda holding `this`): a reference would
+    /// make every pick store the lambda to the stack for a call that happens once.
     template <class T, class Build>
-    const T& derived(std::uint64_t key, Build&& build) const {
+    const T& derived(std::uint64_t key, Build build) const {
         node* head = derived_.load(std::memory_order_acquire);
+        // The first node, tested apart: the common case is straight-line code, no loop entry.
+        if (head != nullptr && head->key == key) [[likely]]
+            return static_cast<typed<T>*>(head)->value;
         for (node* n = head; n != nullptr; n = n->next)
             if (n->key == key)
                 return static_cast<typed<T>*>(n)->value;
-        return build_derived<T>(key, std::forward<Build>(build), head);
+        return build_derived<T>(key, build, head);
     }
 
 private:
@@ -84,8 +89,11 @@ private:
         T value;
     };
 
+    // Once per snapshot and key: kept out of line, so that `derived` (a load and a compare)
+    // inlines into a pick without the builder's registers and stack frame.
     template <class T, class Build>
-    const T& build_derived(std::uint64_t key, Build&& build, node* head) const {
+    [[gnu::noinline, gnu::cold]] const T& build_derived(std::uint64_t key, Build build,
+                                                        node* head) const {
         auto* fresh = new typed<T>{
             {key, head, [](node* n) noexcept { delete static_cast<typed<T>*>(n); }}, build(*this)};
         for (;;) {

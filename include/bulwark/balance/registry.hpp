@@ -34,10 +34,10 @@ namespace bulwark {
 /// unchanged. Parts: `registry/options.hpp`, `registry/update.hpp` (membership),
 /// `registry/snapshot.hpp` (ready set, panic), `registry/queries.hpp` (range-v3 queries, opt-in).
 /// **Thread safety:** everything is thread-safe. Readers (`read`) never lock: they announce
-/// themselves on a striped counter and load the current snapshot; updates (membership, health)
-/// build a new snapshot under a mutex, publish it and wait for the few readers of the old one.
-/// An endpoint removed by an update is kept alive until its in-flight requests end.
-/// Do not call `update`/`refresh` from inside a `read()` section (it would wait for itself).
+/// themselves in their thread's reader record and load the current snapshot; updates (membership,
+/// health) build a new snapshot under a mutex, publish it and wait for the few readers of the old
+/// one. An endpoint removed by an update is kept alive until its in-flight requests end. Do not
+/// call `update`/`refresh` from inside a `read()` section (it would wait for itself).
 /// **Allocation:** none to read; updates allocate the new snapshot.
 class registry {
 public:
@@ -96,7 +96,7 @@ public:
 
     private:
         detail::read_epoch* epoch_;
-        std::size_t slot_;
+        detail::read_epoch::token slot_;
         const endpoint_set* set_;
     };
     /// Opens a read section. **Cost:** a few plain loads and stores to this thread's record and

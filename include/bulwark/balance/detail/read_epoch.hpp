@@ -33,9 +33,22 @@
 /// One domain (reader list, grace-period counter) serves every registry of the process; each
 /// entry of a reader names the registry it reads, so a writer waits only for readers of its own
 /// registry (a thread may hold a read of one registry while another is built or updated).
-/// A thread's record holds 8 nested sections; deeper nesting falls back to a per-registry
-/// counter with a seq_cst increment (correct, just the old cost). Records are never freed:
-/// a thread's record is recycled by a later thread, so a writer walks the list without a lock.
+/// A thread's record holds 8 sections at once (nested, or ended in any order): a section takes
+/// the first free entry (`ctr == 0`; only the owning thread writes its entries, so its own
+/// relaxed load is exact). More than 8 at once take another record, linked from the thread's
+/// first and in the writers' list like any other (so every section, however deep, is an entry
+/// and ending one never branches). The argument above holds for them unchanged: a record is
+/// pushed on the list before its thread's R1, so in case (a) the barrier makes the push visible
+/// to W4's walk as well. Records are never freed: a thread's records are recycled by a later
+/// thread, so a writer walks the list without a lock.
+///
+/// The fast path, what a pick pays: a thread-local pointer to the thread's first entry, a test
+/// that it is free, two plain stores (owner, count) and one load (the count) — no call, no
+/// nesting counter, no mode test. The pointer leads to the first entry only once the thread is
+/// registered in asymmetric mode; before that (and in symmetric mode) it leads to a constant
+/// entry that is never free, so the test sends the section out of line, where registration,
+/// the fence of symmetric mode, nesting and extra records live. Ending a section is one
+/// release store to its entry (the token `enter` returned).
 
 #include <atomic>
 #include <cstddef>
@@ -68,9 +81,9 @@ inline std::size_t read_stripe() noexcept {
     return mine;
 }
 
-/// One thread's reader record. Entry `d` describes the thread's read section at nesting depth
-/// `d`: the registry it reads (`owner`) and the grace-period count it began in (`ctr`, 0 =
-/// none). Written only by its thread; read by writers.
+/// One thread's reader record. Each entry describes one open read section of the thread: the
+/// registry it reads (`owner`) and the grace-period count it began in (`ctr`, 0 = free).
+/// Written only by its thread; read by writers.
 struct rcu_reader {
     static constexpr std::size_t depth = 8;
     struct entry {
@@ -78,9 +91,9 @@ struct rcu_reader {
         std::atomic<std::uint64_t> ctr{0};
     };
     entry entries[depth];
-    std::uint32_t nesting = 0;       // the owning thread's only
     std::atomic<bool> in_use{false}; // a thread owns it (else a new thread may take it)
     rcu_reader* next = nullptr;      // immutable once the record is in the list
+    rcu_reader* more = nullptr;      // the owning thread's only: its next record, when 8 are open
 };
 
 /// The process's reader list and grace-period counter.
@@ -99,34 +112,40 @@ public:
         return *r;
     }
 
-    /// Begins a read section of `owner`; returns its depth (the token for `leave`), or
-    /// `rcu_reader::depth` when nested too deep (then the caller uses its fallback counter).
-    std::size_t enter(const void* owner) noexcept {
-        rcu_reader& r = self();
-        const std::size_t d = r.nesting++;
-        if (d >= rcu_reader::depth) [[unlikely]]
-            return rcu_reader::depth;
-        rcu_reader::entry& e = r.entries[d];
+    /// The entry the fast path tries: the calling thread's first entry once it is registered
+    /// in asymmetric mode, else an entry that is never free.
+    static rcu_reader::entry* first_entry() noexcept { return first_; }
+
+    /// Begins a read section of `owner` in `e`, the calling thread's free `first_entry()` (the
+    /// inlined fast path: asymmetric mode, so a compiler barrier orders the stores before the
+    /// caller's load of the published pointer; the writer's membarrier is the hardware half).
+    void begin(rcu_reader::entry& e, const void* owner) noexcept {
         e.owner.store(owner, std::memory_order_relaxed);
         e.ctr.store(gp_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        // The stores above must be ordered before the caller's load of the published pointer:
-        // with membarrier, the writer's barrier is the hardware half and a compiler barrier is
-        // enough here; otherwise a full fence.
-#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
-        if (mode_.load(std::memory_order_relaxed) == asymmetric) [[likely]]
-            std::atomic_signal_fence(std::memory_order_seq_cst);
-        else
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-#else
-        std::atomic_thread_fence(std::memory_order_seq_cst); // no asymmetric fence here (or TSan)
-#endif
-        return d;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
     }
-    void leave(std::size_t d) noexcept {
-        rcu_reader& r = *mine_;
-        --r.nesting;
-        if (d < rcu_reader::depth)
-            r.entries[d].ctr.store(0, std::memory_order_release); // pairs with the writer's acquire
+
+    /// Begins a read section of `owner` on any path: registers the thread on its first section,
+    /// takes the first free entry of its records (another record when all are open) and fences
+    /// as the mode requires. Returns the entry, the token for `leave`.
+    [[gnu::noinline]] rcu_reader::entry* enter_slow(const void* owner) noexcept {
+        for (rcu_reader* r = &self();; r = r->more) {
+            for (rcu_reader::entry& e : r->entries)
+                if (e.ctr.load(std::memory_order_relaxed) == 0) {
+                    e.owner.store(owner, std::memory_order_relaxed);
+                    e.ctr.store(gp_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+                    fence_after_entry();
+                    return &e;
+                }
+            if (r->more == nullptr) {
+                std::lock_guard lock(mutex_);
+                r->more = &take_free_locked();
+            }
+        }
+    }
+    /// Ends the section of `e` (`begin`'s `first_entry()` or what `enter_slow` returned).
+    static void leave(rcu_reader::entry& e) noexcept {
+        e.ctr.store(0, std::memory_order_release); // pairs with the writer's acquire
     }
 
     /// After the caller published a new pointer of `owner` (seq_cst): waits until every read
@@ -150,9 +169,7 @@ public:
     }
 
     /// Which fence readers use (decided at the first registration or update).
-    mode current_mode() const noexcept {
-        return mode_.load(std::memory_order_relaxed);
-    }
+    mode current_mode() const noexcept { return mode_.load(std::memory_order_relaxed); }
 
 private:
     constexpr rcu_domain() noexcept = default;
@@ -160,9 +177,14 @@ private:
     struct thread_holder {
         rcu_reader* r = nullptr;
         ~thread_holder() {
-            if (r != nullptr)
-                r->in_use.store(false, std::memory_order_release);
+            first_ = &busy_;
             mine_ = nullptr;
+            while (r != nullptr) { // the thread's records go back to the list, unlinked
+                rcu_reader* more = r->more;
+                r->more = nullptr;
+                r->in_use.store(false, std::memory_order_release);
+                r = more;
+            }
         }
     };
 
@@ -170,23 +192,41 @@ private:
     // instructions and inlines into every pick).
     [[gnu::noinline, gnu::cold]] static rcu_reader* register_thread() noexcept {
         mine_ = &domain_.take_record();
+        // The mode is decided by now (take_record decides it first) and never changes.
+        if (domain_.mode_.load(std::memory_order_relaxed) == asymmetric)
+            first_ = &mine_->entries[0];
         return mine_;
+    }
+
+    void fence_after_entry() const noexcept {
+#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
+        if (mode_.load(std::memory_order_relaxed) == asymmetric)
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+        else
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+#else
+        std::atomic_thread_fence(std::memory_order_seq_cst); // no asymmetric fence here (or TSan)
+#endif
     }
 
     rcu_reader& take_record() noexcept { // out of memory on a thread's first read: terminate
         thread_local thread_holder holder;
         std::lock_guard lock(mutex_);
         decide_mode_locked();
+        return *(holder.r = &take_free_locked());
+    }
+    // A record no thread owns, or a new one (once per record beyond the most in use so far).
+    rcu_reader& take_free_locked() noexcept {
         for (rcu_reader* r = head_.load(std::memory_order_acquire); r != nullptr; r = r->next)
             if (!r->in_use.load(std::memory_order_acquire)) {
                 r->in_use.store(true, std::memory_order_relaxed);
-                return *(holder.r = r);
+                return *r;
             }
-        auto* r = new rcu_reader; // once per thread beyond the most threads alive so far
+        auto* r = new rcu_reader;
         r->in_use.store(true, std::memory_order_relaxed);
         r->next = head_.load(std::memory_order_relaxed);
         head_.store(r, std::memory_order_release);
-        return *(holder.r = r);
+        return *r;
     }
 
     void decide_mode() {
@@ -226,6 +266,9 @@ private:
     // needs no thread-local guard (the holder that recycles the record at thread exit is
     // touched only on a thread's first read).
     static inline thread_local rcu_reader* mine_ = nullptr;
+    // The fast path's entry (see `first_entry`), constant-initialised to `busy_`.
+    static thread_local rcu_reader::entry* first_;
+    static rcu_reader::entry busy_; // never free: ctr is never 0
 
     std::mutex mutex_; // taking records and deciding the mode (cold); never held while waiting
     std::atomic<rcu_reader*> head_{nullptr};
@@ -234,36 +277,31 @@ private:
 };
 
 inline constinit rcu_domain rcu_domain::domain_{};
+inline constinit rcu_reader::entry rcu_domain::busy_{nullptr, ~std::uint64_t{0}};
+inline constinit thread_local rcu_reader::entry* rcu_domain::first_ = &rcu_domain::busy_;
 
 /// A registry's read sections: `enter` / `leave` around a read, `synchronize` after a
-/// publication. **Cost (reader):** a thread-local load, a counter load and two plain stores in,
-/// one release store out; no atomic read-modify-write and, with membarrier, no fence
-/// instruction. Deeper than 8 nested sections on one thread: a seq_cst counter (the old cost).
+/// publication. **Cost (reader):** a thread-local load, a test, two plain stores and a counter
+/// load in; one release store out; no call, no atomic read-modify-write and, with membarrier,
+/// no fence instruction. A thread's first section, nested sections and symmetric mode take an
+/// out-of-line path (a call; symmetric mode adds its seq_cst fence).
 class read_epoch {
 public:
+    /// The token of a read section: its entry.
+    using token = rcu_reader::entry*;
+
     /// Enter a read section; returns the token to pass to `leave`.
-    std::size_t enter() noexcept {
-        const std::size_t d = rcu_domain::instance().enter(this);
-        if (d == rcu_reader::depth) [[unlikely]]
-            deep_.fetch_add(1, std::memory_order_seq_cst);
-        return d;
+    token enter() noexcept {
+        rcu_reader::entry* e = rcu_domain::first_entry();
+        if (e->ctr.load(std::memory_order_relaxed) != 0) [[unlikely]]
+            return rcu_domain::instance().enter_slow(this);
+        rcu_domain::instance().begin(*e, this);
+        return e;
     }
-    void leave(std::size_t d) noexcept {
-        if (d == rcu_reader::depth) [[unlikely]]
-            deep_.fetch_sub(1, std::memory_order_release);
-        rcu_domain::instance().leave(d);
-    }
+    void leave(token t) noexcept { rcu_domain::leave(*t); }
     /// Writer side (serialized by the caller's lock), after publishing the new pointer with
     /// seq_cst.
-    void synchronize() {
-        rcu_domain::instance().synchronize(this);
-        // Deep sections counted themselves (seq_cst) before loading the pointer.
-        while (deep_.load(std::memory_order_acquire) != 0)
-            std::this_thread::yield();
-    }
-
-private:
-    std::atomic<std::size_t> deep_{0};
+    void synchronize() { rcu_domain::instance().synchronize(this); }
 };
 
 } // namespace bulwark::detail
