@@ -107,11 +107,15 @@ public:
         : n_(static_cast<std::uint64_t>(seconds))
         , buckets_(std::make_unique<bucket[]>(n_)) {}
 
-    void record(std::uint8_t bits, time_point now) noexcept {
-        std::int64_t sec = advance(now);
-        bucket& b = buckets_[static_cast<std::uint64_t>(sec) % n_];
+    /// Records one outcome at `now` (the call's time: a call that began before the window's
+    /// oldest second lands in the live second that reuses its bucket). Returns true when the
+    /// window may trip on it: it is a failure or slow, or the window holds some (a success into
+    /// a window of successes can change no rate: the caller skips its check).
+    bool record(std::uint8_t bits, time_point now) noexcept {
+        const std::int64_t sec = advance(now);
+        bucket& b = buckets_[index_of(sec)];
         std::int64_t tag = b.second.load(std::memory_order_acquire);
-        if (tag < sec)
+        if (tag < sec) [[unlikely]]
             evict(b, tag, sec);
         // Deltas go to the bucket and the totals alike, so they stay equal whatever interleaves.
         if (bits & call_bit)
@@ -121,11 +125,16 @@ public:
         if (bits & slow_bit)
             b.slow.fetch_add(1, std::memory_order_relaxed);
         totals_.apply(0, bits);
+        return bits != call_bit || totals_.failures.load(std::memory_order_relaxed) != 0 ||
+               totals_.slow.load(std::memory_order_relaxed) != 0;
     }
     window_snapshot snapshot(time_point now) noexcept {
         advance(now);
         return totals_.read();
     }
+    /// The totals as they are, without moving the window (right after a `record` at the same
+    /// time, which moved it).
+    window_snapshot totals() const noexcept { return totals_.read(); }
     /// Empties the window (by exchange, as `count_window_core::clear`).
     void clear() noexcept {
         for (std::uint64_t i = 0; i < n_; ++i) {
@@ -133,6 +142,7 @@ public:
             drain(buckets_[i]);
         }
         latest_.store(-1, std::memory_order_relaxed);
+        latest_index_.store(no_index, std::memory_order_relaxed);
     }
     std::int64_t seconds() const noexcept { return static_cast<std::int64_t>(n_); }
 
@@ -141,6 +151,18 @@ private:
         std::atomic<std::int64_t> second{-1};
         std::atomic<std::int64_t> calls{0}, failures{0}, slow{0};
     };
+
+    /// `latest_index_` packs a second with its bucket index (`second % n_`, below 2^20 as the
+    /// window holds at most 86400 seconds): a cache that spares the success path a division.
+    static constexpr unsigned index_bits = 20;
+    static constexpr std::uint64_t no_index = ~std::uint64_t{0};
+
+    std::uint64_t index_of(std::int64_t sec) const noexcept {
+        const std::uint64_t c = latest_index_.load(std::memory_order_relaxed);
+        if (sec >= 0 && (c >> index_bits) == static_cast<std::uint64_t>(sec)) [[likely]]
+            return c & ((std::uint64_t{1} << index_bits) - 1);
+        return static_cast<std::uint64_t>(sec) % n_;
+    }
 
     static std::int64_t second_of(time_point t) noexcept {
         return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -160,6 +182,12 @@ private:
                     if (tag < s)
                         evict(b, tag, s);
                 }
+                // The cache of the newest second's bucket (a stale one is simply not used: it
+                // names its second).
+                if (sec >= 0 && sec < (std::int64_t{1} << (64 - index_bits)))
+                    latest_index_.store((static_cast<std::uint64_t>(sec) << index_bits) |
+                                            (static_cast<std::uint64_t>(sec) % n_),
+                                        std::memory_order_relaxed);
                 break;
             }
         }
@@ -190,6 +218,7 @@ private:
     std::uint64_t n_;
     std::unique_ptr<bucket[]> buckets_;
     alignas(64) std::atomic<std::int64_t> latest_{-1};
+    std::atomic<std::uint64_t> latest_index_{no_index};
 };
 
 } // namespace detail
