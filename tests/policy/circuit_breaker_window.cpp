@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -109,4 +112,46 @@ TEST_CASE("concurrent records keep totals equal to the slots",
     CHECK(s.calls == 0);
     CHECK(s.failures == 0);
     CHECK(s.slow == 0);
+    // A snapshot clamps at zero, so prove the totals did not drift below it either: new records
+    // in the open bucket, then sealed into the totals when time moves on, count exactly.
+    for (int i = 0; i < 7; ++i)
+        tw.record(ok, bulwark::time_point{} + 1h);
+    CHECK(tw.snapshot(bulwark::time_point{} + 1h).calls == 7);
+    tw.record(failed, bulwark::time_point{} + 1h + 1s);
+    s = tw.snapshot(bulwark::time_point{} + 1h + 1s);
+    CHECK(s.calls == 8);
+    CHECK(s.failures == 1);
+    CHECK(tw.snapshot(bulwark::time_point{} + 1h + 5s).calls == 0); // both seconds left
+}
+
+TEST_CASE("time window: records racing the seal of their second are counted once",
+          "[policy][sliding_window][concurrency]") {
+    // Two threads record successes while a third moves the window a second at a time: each
+    // second's bucket is sealed (its count moved to the totals) while records still land in it.
+    // Afterwards the window holds exactly the records of its last seconds, which are known.
+    bulwark::detail::time_window_core tw{1000}; // wider than the run: nothing is evicted
+    std::atomic<bool> go{false};
+    std::atomic<std::int64_t> now_s{0};
+    constexpr int per_thread = 20000;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t)
+        threads.emplace_back([&] {
+            while (!go.load())
+                std::this_thread::yield();
+            for (int i = 0; i < per_thread; ++i)
+                tw.record(ok, bulwark::time_point{} + std::chrono::seconds(now_s.load()));
+        });
+    std::thread mover([&] {
+        go.store(true);
+        for (int sec = 1; sec < 200; ++sec) {
+            now_s.store(sec);
+            tw.snapshot(bulwark::time_point{} + std::chrono::seconds(sec));
+            std::this_thread::yield();
+        }
+    });
+    mover.join();
+    for (auto& t : threads)
+        t.join();
+    CHECK(tw.snapshot(bulwark::time_point{} + 200s).calls == 2 * per_thread);
+    CHECK(tw.snapshot(bulwark::time_point{} + 500s).calls == 2 * per_thread);
 }

@@ -30,9 +30,16 @@ public:
         entry_.on_expiry = [](void* s) noexcept { static_cast<stop_scope*>(s)->request(); };
         entry_.target = &scope_;
         clock_service* svc = clock.service_ptr();
-        if (svc == nullptr && expiry_service::arm(entry_, due)) [[likely]] {
-            mode_ = mode::service;
-            return;
+        if (svc == nullptr) [[likely]] {
+            switch (expiry_service::arm(entry_, due, &ctx)) {
+            case expiry_service::arm_result::armed:
+                mode_ = mode::service;
+                return;
+            case expiry_service::arm_result::covered:
+                return; // an enclosing timeout of this call stops our scope no later than `due`
+            case expiry_service::arm_result::full:
+                break;
+            }
         }
         // A manual clock, an Asio scheduler, or timeouts nested deeper than a lane holds: the
         // clock's own timers (a lock and an allocation: off the common path).

@@ -70,6 +70,9 @@ struct expiry_slot {
     std::atomic<expiry_entry*> entry{nullptr}; ///< owner writes
     std::atomic<std::uint64_t> claim{0};       ///< the generation the timer means to fire
     std::atomic<std::uint64_t> resolved{0};    ///< the last claim the timer has settled
+    // Owner thread only (the timer never reads them): which call armed it, and when it fires.
+    const void* call = nullptr;
+    duration::rep call_due = 0;
 };
 
 /// The slots of one thread (a stack: sync calls nest LIFO), reused by a later thread once this
@@ -96,21 +99,41 @@ public:
         return *s;
     }
 
-    /// Arms `e` to fire at `due`. Returns false when this thread's expiry_lane is full (the caller
-    /// then uses another timer). No lock, no allocation (after the thread's first call).
-    static bool arm(expiry_entry& e, time_point due) noexcept {
+    /// What `arm` did.
+    enum class arm_result : unsigned char {
+        armed,   ///< `e` is armed: disarm it before its frame dies
+        covered, ///< not armed: an enclosing entry of the same call fires no later
+        full,    ///< not armed: the lane is full (or no lane): use another timer
+    };
+
+    /// Arms `e` to fire at `due` for the call identified by `call` (its context: a stop
+    /// requested by an enclosing entry of the same call reaches every scope nested in it).
+    /// No lock, no allocation (after the thread's first call), no atomic read-modify-write.
+    ///
+    /// **One arm per call:** when the innermost entry armed on this thread belongs to the same
+    /// call and fires no later than `due`, `e` is not armed (`covered`): that entry's expiry
+    /// stops this scope too (stop scopes of one context nest, see core/context.hpp), at or
+    /// before `due`.
+    static arm_result arm(expiry_entry& e, time_point due, const void* call = nullptr) noexcept {
         expiry_lane* l = this_thread_lane;
         if (l == nullptr) [[unlikely]] {
             l = instance().attach();
             if (l == nullptr)
-                return false;
+                return arm_result::full;
+        }
+        const duration::rep ticks = due.time_since_epoch().count();
+        if (l->used != 0 && call != nullptr) {
+            const expiry_slot& outer = l->slots[l->used - 1];
+            if (outer.call == call && outer.call_due <= ticks)
+                return arm_result::covered;
         }
         if (l->used == expiry_lane::depth) [[unlikely]]
-            return false;
+            return arm_result::full;
         expiry_slot& s = l->slots[l->used++];
         const bool asym = l->asymmetric;
         const std::uint64_t g = s.generation.load(std::memory_order_relaxed) + 1; // odd
-        const duration::rep ticks = due.time_since_epoch().count();
+        s.call = call;
+        s.call_due = ticks;
         s.entry.store(&e, std::memory_order_relaxed);
         s.due.store(ticks, std::memory_order_relaxed);
         s.generation.store(g, asymmetric_fence::frequent_store(asym)); // publish
@@ -119,7 +142,7 @@ public:
         e.generation = g;
         if (ticks < next_wake().load(asymmetric_fence::frequent_load(asym))) [[unlikely]]
             instance().wake_by(ticks);
-        return true;
+        return arm_result::armed;
     }
 
     /// Disarms `e` (armed by this thread, innermost first). Returns true when it fired: then
