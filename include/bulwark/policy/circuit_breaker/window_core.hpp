@@ -202,7 +202,7 @@ private:
         std::int64_t sec = second_of(now);
         std::int64_t last = latest_.load(std::memory_order_acquire);
         while (sec > last) {
-            if (latest_.compare_exchange_weak(last, sec, std::memory_order_acq_rel)) {
+            if (latest_.compare_exchange_weak(last, sec, std::memory_order_seq_cst)) {
                 if (last >= 0) // the open bucket (if time has not already reused it)
                     seal(buckets_[static_cast<std::uint64_t>(last) % n_], last);
                 std::int64_t from = std::max(last + 1, sec - static_cast<std::int64_t>(n_) + 1);
@@ -228,18 +228,24 @@ private:
 
     /// Adds the calls of second `sec`'s bucket to the totals, once (if it still holds `sec`).
     void seal(bucket& b, std::int64_t sec) noexcept {
-        if (b.second.load(std::memory_order_acquire) != sec)
-            return;
+        if (b.second.load(std::memory_order_seq_cst) != sec)
+            return; // not retagged yet: its retagger seals it (see evict)
         const std::uint64_t w = b.calls.fetch_or(sealed, std::memory_order_relaxed);
         if ((w & sealed) == 0 && w != 0)
             totals_.calls.fetch_add(static_cast<std::int64_t>(w), std::memory_order_relaxed);
     }
 
     /// Retags a bucket from `tag` to `sec` and subtracts its counts; one thread wins the retag.
+    /// If time has moved past `sec` meanwhile, seals it too: the thread that moved the window
+    /// may have tried to seal it before the retag and found the old tag. (Both sides are seq_cst
+    /// — the move then the tag's load, the retag then the newest second's load — so at least
+    /// one of them seals it; sealing twice adds once.)
     void evict(bucket& b, std::int64_t tag, std::int64_t sec) noexcept {
         while (tag < sec) {
-            if (b.second.compare_exchange_weak(tag, sec, std::memory_order_acq_rel)) {
+            if (b.second.compare_exchange_weak(tag, sec, std::memory_order_seq_cst)) {
                 drain(b);
+                if (latest_.load(std::memory_order_seq_cst) > sec) [[unlikely]]
+                    seal(b, sec);
                 return;
             }
         }
