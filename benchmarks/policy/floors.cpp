@@ -2,12 +2,16 @@
 // the same binary and run as the policies (benchmarks/policy/*.cpp), so each policy's row reads
 // "policy cost / floor" (docs/benchmarks.md). A policy cannot be cheaper than the atomics and
 // the clock read it must make:
-//   timeout            one clock read (coarse for limits >= 1 s)
+//   timeout            one clock read (coarse for limits >= 1 s); stopping on expiry adds the
+//                      timer entry's arm and disarm: a release store + a load each (the
+//                      expiry service's asymmetric fence, runtime/detail/expiry_service.hpp)
 //   rate limiter       one clock read + one CAS on the bucket word
 //   bulkhead           one CAS to take a permit + one fetch_sub to give it back
 //   breaker (count)    one relaxed load of the state (+ window writes when recording)
 //   breaker (time)     one relaxed load + one coarse clock read + a window fetch_add
 //   adaptive limit     one CAS + one fetch_sub + two clock reads + 2-4 fetch_adds on the window
+//   standard pipeline  bulkhead + one clock read (shared) + two stopping timeouts' arms and
+//                      disarms + the time window's fetch_add: BM_floor_standard_pipeline
 //
 //   build/bench/benchmarks/bench_policy --benchmark_filter='floor|policies|standard|adaptive'
 #include <bulwark/detail/coarse_clock.hpp>
@@ -18,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 
 namespace {
 
@@ -68,8 +73,90 @@ void BM_floor_any_clock_coarse(benchmark::State& state) { // the erased clock's 
         benchmark::DoNotOptimize(bulwark::detail::coarse_now_if(clock, true));
 }
 
+// The unavoidable operations of each policy, together, as one row (policy cost / floor):
+
+// Rate limiter: a coarse clock read and one CAS on the bucket word.
+void BM_floor_rate_limiter(benchmark::State& state) {
+    padded a;
+    std::uint64_t cur = a.v.load(std::memory_order_relaxed);
+    for (auto _ : state) {
+        const auto t = bulwark::detail::coarse_clock::now();
+        benchmark::DoNotOptimize(t);
+        benchmark::DoNotOptimize(a.v.compare_exchange_weak(
+            cur, cur + static_cast<std::uint64_t>(t.time_since_epoch().count() & 1) + 1,
+            std::memory_order_acq_rel));
+    }
+}
+
+// One timer entry's arm and disarm on the owner's lane: a release store then a load, twice
+// (the asymmetric fence's frequent side; the timer thread pays the membarrier).
+struct alignas(64) lane_slot {
+    std::atomic<std::uint64_t> generation{0};
+    std::atomic<std::int64_t> due{0};
+    std::atomic<std::uint64_t> claim{0};
+};
+struct alignas(64) wake_word {
+    std::atomic<std::int64_t> next{std::numeric_limits<std::int64_t>::max()};
+};
+inline void arm_disarm(lane_slot& s, const wake_word& w, std::int64_t due) {
+    const std::uint64_t g = s.generation.load(std::memory_order_relaxed) + 1;
+    s.due.store(due, std::memory_order_relaxed);
+    s.generation.store(g, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    benchmark::DoNotOptimize(w.next.load(std::memory_order_relaxed) < due);
+    s.generation.store(g + 1, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    benchmark::DoNotOptimize(s.claim.load(std::memory_order_relaxed) == g);
+}
+
+// A stopping timeout: a coarse clock read + one arm and disarm.
+void BM_floor_timeout_stopping(benchmark::State& state) {
+    lane_slot s;
+    wake_word w;
+    for (auto _ : state) {
+        const auto t = bulwark::detail::coarse_clock::now();
+        arm_disarm(s, w, t.time_since_epoch().count() + 1'000'000'000);
+    }
+}
+
+// The time-window breaker's success with the call's clock reading already taken: the state
+// load and one fetch_add on the open bucket (plus the loads that find no failures).
+void BM_floor_breaker_time_window(benchmark::State& state) {
+    padded st, bucket, failures;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(st.v.load(std::memory_order_acquire));
+        benchmark::DoNotOptimize(bucket.v.fetch_add(1, std::memory_order_relaxed));
+        benchmark::DoNotOptimize(failures.v.load(std::memory_order_relaxed));
+    }
+}
+
+// The standard pipeline (bulkhead → total timeout → retry → time-window breaker → attempt
+// timeout): a permit taken and given back (CAS + fetch_sub), one coarse clock read shared by
+// the timeouts and the breaker, two arms and disarms, the breaker's state load and window
+// fetch_add.
+void BM_floor_standard_pipeline(benchmark::State& state) {
+    padded permits, st, bucket;
+    lane_slot outer, inner;
+    wake_word w;
+    for (auto _ : state) {
+        std::uint64_t p = permits.v.load(std::memory_order_relaxed);
+        benchmark::DoNotOptimize(
+            permits.v.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel));
+        const std::int64_t t = bulwark::detail::coarse_clock::now().time_since_epoch().count();
+        arm_disarm(outer, w, t + 30'000'000'000);
+        benchmark::DoNotOptimize(st.v.load(std::memory_order_acquire));
+        arm_disarm(inner, w, t + 10'000'000'000);
+        benchmark::DoNotOptimize(bucket.v.fetch_add(1, std::memory_order_relaxed));
+        benchmark::DoNotOptimize(permits.v.fetch_sub(1, std::memory_order_acq_rel));
+    }
+}
+
 } // namespace
 
+BENCHMARK(BM_floor_rate_limiter);
+BENCHMARK(BM_floor_timeout_stopping);
+BENCHMARK(BM_floor_breaker_time_window);
+BENCHMARK(BM_floor_standard_pipeline);
 BENCHMARK(BM_floor_relaxed_load);
 BENCHMARK(BM_floor_fetch_add);
 BENCHMARK(BM_floor_fetch_add_sub);

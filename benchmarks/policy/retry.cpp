@@ -6,6 +6,7 @@
 
 #include <bulwark/pipeline.hpp>
 #include <bulwark/policy/retry.hpp>
+#include <bulwark/policy/timeout.hpp>
 
 #include "support/alloc_counter.hpp"
 
@@ -118,6 +119,25 @@ void BM_retry_success_token_bucket(benchmark::State& state) {
     measure(state, [&] { return p.execute(op{&counter}); });
 }
 BENCHMARK(BM_retry_success_token_bucket)->Name("BM_retry_success/bulwark_retry_budget");
+
+// Behind a total timeout, which takes the call's clock reading first: the budget's deposit
+// reuses it (runtime/call_time.hpp), so it costs its CAS only. Compare with the same pipeline
+// without a budget.
+void BM_retry_success_budget_behind_timeout(benchmark::State& state) {
+    int counter = 0;
+    bulwark::pipeline p{
+        bulwark::timeout{.total = 30s},
+        bulwark::retry{.budget = bulwark::retry_budget{.ratio = 0.2, .min_per_second = 10}}};
+    measure(state, [&] { return p.execute(op{&counter}); });
+}
+BENCHMARK(BM_retry_success_budget_behind_timeout)
+    ->Name("BM_retry_success/timeout_then_retry_budget");
+void BM_retry_success_no_budget_behind_timeout(benchmark::State& state) {
+    int counter = 0;
+    bulwark::pipeline p{bulwark::timeout{.total = 30s}, bulwark::retry{}};
+    measure(state, [&] { return p.execute(op{&counter}); });
+}
+BENCHMARK(BM_retry_success_no_budget_behind_timeout)->Name("BM_retry_success/timeout_then_retry");
 
 void BM_retry_success_concurrency(benchmark::State& state) {
     int counter = 0;

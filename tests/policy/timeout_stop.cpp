@@ -236,6 +236,77 @@ TEST_CASE("timeouts nested deeper than a lane fall back to the timer thread and 
     CHECK(bulwark::detail::expiry_service::instance().armed() == 0);
 }
 
+TEST_CASE("nested stopping timeouts of one call arm one entry when the outer deadline is the "
+          "earlier one, and both stop the wait on the right scope",
+          "[policy][timeout][stop][concurrency]") {
+    auto& service = bulwark::detail::expiry_service::instance();
+    const auto no_delay = bulwark::constant_backoff{.delay = 0ms};
+    SECTION("outer total earlier: the attempt's timeout is covered, the total's expiry stops it") {
+        bulwark::pipeline p{bulwark::timeout{.total = 20ms},
+                            bulwark::retry{.max_attempts = 2, .backoff = no_delay},
+                            bulwark::timeout{.per_attempt = 1h}};
+        token_waiter op;
+        std::size_t armed_inside = 0;
+        bulwark::context ctx;
+        auto out = p.try_execute(
+            [&](bulwark::context& c) {
+                armed_inside = service.armed();
+                return op(c);
+            },
+            ctx);
+        CHECK(armed_inside == 1); // one arm for the two timeouts
+        CHECK(out.code() == bulwark::errc::timeout);
+        CHECK(op.stopped.load() == 1); // not retried: the total deadline has passed
+        CHECK_FALSE(ctx.stop_requested());
+        CHECK(service.armed() == 0);
+    }
+    SECTION("attempt timeout earlier: both are armed, the attempt's expiry stops only the "
+            "attempt") {
+        bulwark::pipeline p{bulwark::timeout{.total = 1h},
+                            bulwark::retry{.max_attempts = 2, .backoff = no_delay},
+                            bulwark::timeout{.per_attempt = 20ms}};
+        token_waiter op;
+        std::vector<std::size_t> armed_inside;
+        std::vector<bool> stopped_at_start;
+        bulwark::context ctx;
+        auto out = p.try_execute(
+            [&](bulwark::context& c) -> bulwark::outcome<int> {
+                armed_inside.push_back(service.armed());
+                stopped_at_start.push_back(c.stop_requested());
+                if (c.attempt() == 2)
+                    return 7; // the retry after the attempt's expiry starts unstopped
+                return op(c);
+            },
+            ctx);
+        CHECK(armed_inside == std::vector<std::size_t>{2, 2});
+        CHECK(stopped_at_start == std::vector<bool>{false, false});
+        REQUIRE(out.has_value());
+        CHECK(*out == 7);
+        CHECK(op.stopped.load() == 1);
+        CHECK_FALSE(ctx.stop_requested());
+        CHECK(service.armed() == 0);
+    }
+    SECTION("separate calls nested on one thread never share an entry") {
+        // The inner pipeline runs on a context of its own: the outer entry (an earlier
+        // deadline) cannot stop it, so the inner timeout arms its own entry.
+        bulwark::pipeline outer{bulwark::timeout{.total = 1h}};
+        bulwark::pipeline inner{bulwark::timeout{.total = 2h}};
+        std::size_t armed_inside = 0;
+        auto out = outer.try_execute([&](bulwark::context&) {
+            bulwark::context own;
+            return inner.try_execute(
+                [&](bulwark::context&) -> bulwark::outcome<int> {
+                    armed_inside = service.armed();
+                    return 1;
+                },
+                own);
+        });
+        CHECK(out.has_value());
+        CHECK(armed_inside == 2);
+        CHECK(service.armed() == 0);
+    }
+}
+
 TEST_CASE("expiry racing the caller's return: entries are unlinked or acknowledged before the "
           "frame dies",
           "[policy][timeout][stop][concurrency]") {

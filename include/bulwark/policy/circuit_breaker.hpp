@@ -76,7 +76,7 @@ public:
             return reject(permit);
         const time_point start = core_->times_calls() ? core_->now() : time_point{};
         next_result_t<Next> out = call_guarded(next, ctx, permit, start);
-        complete(permit, out, start);
+        complete(permit, out, start, core_->record_time(ctx));
         return out;
     }
 
@@ -89,7 +89,7 @@ public:
         const time_point start = core_->times_calls() ? core_->now() : time_point{};
         try {
             auto out = co_await next(ctx);
-            complete(permit, out, start);
+            complete(permit, out, start, core_->record_time(ctx));
             co_return out;
         } catch (...) {
             record(permit, true, false, start);
@@ -150,8 +150,10 @@ private:
         }
     }
 
+    /// `at`: the time to record the call at (breaker_core::record_time).
     template <class Out>
-    void complete(const detail::breaker_permit& p, const Out& out, time_point start) {
+    void complete(const detail::breaker_permit& p, const Out& out, time_point start,
+                  time_point at) {
         constexpr bool usable = classifier_for<Classifier, typename Out::value_type>;
         static_assert(usable,
                       "bulwark::circuit_breaker: the classifier must be callable as "
@@ -159,15 +161,16 @@ private:
                       "use bulwark::failure_if(pred) / ignore_if(pred) to classify by value");
         if constexpr (usable) {
             const verdict v = classifier_(out);
-            record(p, v == verdict::failure, v == verdict::ignore, start);
+            record(p, v == verdict::failure, v == verdict::ignore, start, at);
         }
     }
 
-    void record(const detail::breaker_permit& p, bool failed, bool ignored, time_point start) {
+    void record(const detail::breaker_permit& p, bool failed, bool ignored, time_point start,
+                time_point at = {}) {
         bulwark::emit(listener_, events::breaker_call{failed    ? events::call_kind::failed
                                                       : ignored ? events::call_kind::ignored
                                                                 : events::call_kind::successful});
-        settle(core_->record(p, failed, ignored, start));
+        settle(core_->record(p, failed, ignored, start, at));
     }
 
     void settle(const breaker_transition& t) {

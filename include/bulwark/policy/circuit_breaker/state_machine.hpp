@@ -8,6 +8,7 @@
 #include <bulwark/detail/validate.hpp>
 #include <bulwark/policy/circuit_breaker/options.hpp>
 #include <bulwark/policy/circuit_breaker/window_core.hpp>
+#include <bulwark/runtime/call_time.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -51,14 +52,24 @@ public:
     }
 
     /// Records the outcome of an admitted call. `failed`/`ignored` come from the classifier;
-    /// `start` is when the call began (read only when calls are timed).
-    breaker_transition record(const breaker_permit& p, bool failed, bool ignored,
-                              time_point start) noexcept {
+    /// `start` is when the call began (read only when calls are timed); `at` is the time to
+    /// record it at (`record_time`; zero: the core reads its clock if it needs a time).
+    breaker_transition record(const breaker_permit& p, bool failed, bool ignored, time_point start,
+                              time_point at = {}) noexcept {
         // The success path of a healthy breaker writes nothing: a success into a count window
         // full of successes, or after a success in consecutive mode, changes no state.
         if (!failed && !ignored && success_changes_nothing(p)) [[likely]]
             return {};
-        return record_slow(p, failed, ignored, start);
+        return record_slow(p, failed, ignored, start, at);
+    }
+
+    /// The time a time window records a call of `ctx` at: the call's shared clock reading
+    /// (runtime/call_time.hpp: taken by the first time-based policy of the call, so usually no
+    /// clock read here). Zero for the other windows, and for timed calls (they read their end).
+    time_point record_time(context& ctx) const noexcept {
+        if (window_kind_ != kind::time || slow_after_ > duration::zero())
+            return {};
+        return call_now(ctx, clock_, true);
     }
 
     bool times_calls() const noexcept { return slow_after_ > duration::zero(); }
@@ -99,7 +110,7 @@ private:
     }
     breaker_permit acquire_slow() noexcept;
     breaker_transition record_slow(const breaker_permit& p, bool failed, bool ignored,
-                                   time_point start) noexcept;
+                                   time_point start, time_point at) noexcept;
     breaker_transition record_window(const breaker_permit& p, bool failed, bool slow,
                                      time_point end) noexcept;
     breaker_transition record_half_open(const breaker_permit& p, bool failed, bool slow,
@@ -269,11 +280,12 @@ inline breaker_permit breaker_core::acquire_slow() noexcept {
 }
 
 inline breaker_transition breaker_core::record_slow(const breaker_permit& p, bool failed,
-                                                    bool ignored, time_point start) noexcept {
+                                                    bool ignored, time_point start,
+                                                    time_point at) noexcept {
     breaker_state s = state_of(p.word);
     if (s == breaker_state::disabled)
         return {};
-    time_point end{};
+    time_point end = at;
     bool slow = false;
     if (slow_after_ > duration::zero()) {
         end = clock_.now();
@@ -310,12 +322,14 @@ inline breaker_transition breaker_core::record_window(const breaker_permit& p, b
         count_->record(bits);
         w = count_->snapshot();
     } else {
-        // Buckets are a second wide: the coarse clock (~3 ns, a few ms behind, never ahead)
+        // Buckets are a second wide: the call's shared reading (runtime/call_time.hpp, passed
+        // by the breaker as `end`), or the coarse clock (~3 ns, a few ms behind, never ahead),
         // is exact enough here, where the exact one costs ~20 ns on every call.
         if (end == time_point{})
             end = coarse_now_if(clock_, true);
-        time_->record(bits, end);
-        w = time_->snapshot(end);
+        if (!time_->record(bits, end)) [[likely]]
+            return {}; // a success into a window without failures or slow calls: no rate moved
+        w = time_->totals();
     }
     // resilience4j checks after every recorded call: open when the window holds at least
     // minimum_calls and either rate reaches its threshold.

@@ -6,8 +6,11 @@
 /// record adds to running totals and subtracts what it evicts, so a snapshot is O(1).
 ///
 /// Unlike resilience4j's default (a synchronized window), these record lock-free: each slot or
-/// bucket is changed with one atomic exchange and the totals by the same delta, so the totals
-/// always equal the sum of the slots once every in-flight record has landed.
+/// bucket is changed with one atomic operation and the totals by the same delta, so the totals
+/// always equal the sum of the slots once every in-flight record has landed. (The time window
+/// keeps the newest second's calls in its bucket only, and moves them to the totals when time
+/// moves on: one atomic add per success. A record racing the reuse of its own bucket may leave
+/// with the bucket's old counts: the window stays consistent, not exact, at second boundaries.)
 
 #include <chrono>
 #include <cstdint>

@@ -41,7 +41,8 @@ struct no_retry_budget {};
 /// **Failure semantics:** `ratio` other than 0 or in [1e-6, 1], `min_per_second` outside
 /// [0, 1e6], `ttl` outside [1 s, 60 s] (tower's bounds), or NaN throw `invalid_argument_error`
 /// at construction (`bulwark::retry_budget: ratio must be 0 or in [1e-6, 1] (got 2)`).
-/// **Time:** reads `clock` on every deposit and withdrawal.
+/// **Time:** a deposit made by `retry` uses the call's shared clock reading (one read per call
+/// for the pipeline's time-based policies, runtime/call_time.hpp); a withdrawal reads `clock`.
 /// **Complexity:** deposit O(1) (one CAS); withdraw O(10).
 struct retry_budget {
     double ratio = 0.2;
@@ -147,6 +148,14 @@ public:
     void begin_call() const noexcept {
         if (auto* b = std::get_if<retry_budget>(&kind_))
             b->state->deposit();
+        else if (auto* c = std::get_if<concurrency_budget>(&kind_))
+            c->state->enter();
+    }
+    /// `begin_call` for a call of `ctx`: a `retry_budget` deposits at the call's shared clock
+    /// reading (runtime/call_time.hpp) instead of reading the clock itself.
+    void begin_call(context& ctx) const noexcept {
+        if (auto* b = std::get_if<retry_budget>(&kind_))
+            b->state->deposit(ctx);
         else if (auto* c = std::get_if<concurrency_budget>(&kind_))
             c->state->enter();
     }

@@ -2,12 +2,13 @@
 /// \file
 /// The lock-free cores behind the retry budgets of <bulwark/policy/retry/budget.hpp>.
 
+#include <bulwark/detail/coarse_clock.hpp>
 #include <bulwark/runtime/any_clock.hpp>
+#include <bulwark/runtime/call_time.hpp>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bulwark/detail/coarse_clock.hpp>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -47,6 +48,12 @@ public:
         if (deposit_ != 0)
             add(deposit_, epoch());
     }
+    /// The same for a call of `ctx`, at the call's shared clock reading (runtime/call_time.hpp:
+    /// the pipeline's time-based policies read the clock once per call between them).
+    void deposit(context& ctx) noexcept {
+        if (deposit_ != 0)
+            add(deposit_, epoch_at(call_now(ctx, clock_, true)));
+    }
     /// One retry: takes `1/ratio` deposits if the balance holds them.
     bool try_withdraw() noexcept {
         const std::uint64_t e = epoch();
@@ -65,8 +72,9 @@ private:
     static constexpr std::int64_t scale = 1000;
     static constexpr std::uint64_t count_mask = 0xFFFF'FFFFu;
 
-    std::uint64_t epoch() const noexcept {
-        return static_cast<std::uint64_t>(now().time_since_epoch() / window_);
+    std::uint64_t epoch() const noexcept { return epoch_at(now()); }
+    std::uint64_t epoch_at(time_point t) const noexcept {
+        return static_cast<std::uint64_t>(t.time_since_epoch() / window_);
     }
     // Real time is read coarsely (a few ms of resolution, ~3 ns instead of ~20 ns): slots are
     // ttl/10 >= 100 ms wide, and this read is on every call's path.

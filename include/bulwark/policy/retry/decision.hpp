@@ -82,7 +82,7 @@ public:
         // than the rest of the success path).
         if (p.max_duration != duration::max())
             start_ = p.clock.now();
-        p.budget.begin_call();
+        p.budget.begin_call(ctx); // at the call's shared clock reading
     }
     ~retry_call() {
         if (in_retry_)

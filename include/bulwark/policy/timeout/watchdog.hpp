@@ -13,9 +13,18 @@
 #include <bulwark/runtime/detail/expiry_service.hpp>
 #include <bulwark/runtime/detail/timer_thread.hpp>
 
+#include <optional>
 #include <thread>
 
 namespace bulwark::detail {
+
+class expiry_guard;
+
+/// An `expiry_guard`'s entry in a clock's own timer queue (off the common path). At namespace
+/// scope so that `std::optional` of it is complete where the guard uses it.
+struct expiry_guard_node : timer_node {
+    expiry_guard* owner = nullptr;
+};
 
 /// Opens a stop scope on `ctx` and arms a timer that requests stop on it at `due`; `disarm()`
 /// (or the destructor) cancels it, and returns only once the timer can no longer touch this
@@ -30,22 +39,30 @@ public:
         entry_.on_expiry = [](void* s) noexcept { static_cast<stop_scope*>(s)->request(); };
         entry_.target = &scope_;
         clock_service* svc = clock.service_ptr();
-        if (svc == nullptr && expiry_service::arm(entry_, due)) [[likely]] {
-            mode_ = mode::service;
-            return;
+        if (svc == nullptr) [[likely]] {
+            switch (expiry_service::arm(entry_, due, &ctx)) {
+            case expiry_service::arm_result::armed:
+                mode_ = mode::service;
+                return;
+            case expiry_service::arm_result::covered:
+                return; // an enclosing timeout of this call stops our scope no later than `due`
+            case expiry_service::arm_result::full:
+                break;
+            }
         }
         // A manual clock, an Asio scheduler, or timeouts nested deeper than a lane holds: the
         // clock's own timers (a lock and an allocation: off the common path).
         svc_ = svc != nullptr ? svc : &timer_thread::instance();
-        node_.owner = this;
-        node_.due = due;
-        node_.fire = [](timer_node* n) noexcept {
+        queued_node& node = node_.emplace();
+        node.owner = this;
+        node.due = due;
+        node.fire = [](timer_node* n) noexcept {
             expiry_guard* g = static_cast<queued_node*>(n)->owner;
             g->scope_.request();
             g->entry_.done.store(true, std::memory_order_release); // last touch of `g`
         };
         try {
-            svc_->schedule(&node_);
+            svc_->schedule(&node);
             mode_ = mode::queued;
         } catch (...) {
             // No timer: the call still runs under its deadline, judged by the clock.
@@ -66,7 +83,7 @@ public:
         case mode::service:
             return expiry_service::disarm(entry_);
         case mode::queued:
-            if (svc_->cancel(&node_))
+            if (svc_->cancel(&*node_))
                 return false;
             while (!entry_.done.load(std::memory_order_acquire)) // it is firing right now
                 std::this_thread::yield();
@@ -78,14 +95,13 @@ public:
 
 private:
     enum class mode : unsigned char { none, service, queued };
-    struct queued_node : timer_node {
-        expiry_guard* owner = nullptr;
-    };
+    using queued_node = expiry_guard_node;
 
     context& ctx_;
     stop_scope scope_;
     expiry_entry entry_;
-    queued_node node_;
+    /// Made only off the common path (the success path skips initialising its tree hook).
+    std::optional<queued_node> node_;
     clock_service* svc_ = nullptr;
     mode mode_ = mode::none;
 };
