@@ -15,6 +15,17 @@ foreach(h IN LISTS _public_headers)
   file(CONFIGURE OUTPUT ${_cpp} CONTENT "#include <${h}>\n#include <${h}> // include guard\n")
   list(APPEND _selfcheck_srcs ${_cpp})
 endforeach()
+# Every header after every other: a name one header declares must not clash with (or, under
+# gcc's -Wshadow, seem to be shadowed by) another's, in whatever order a user includes them.
+set(_together "#include <bulwark/bulwark.hpp>\n")
+foreach(h IN LISTS _public_headers)
+  if(NOT h MATCHES "transport/(nats|http)|balance/discovery/|codec/json|asio|prometheus|channel/bus/byte_front")
+    string(APPEND _together "#include <${h}>\n")
+  endif()
+endforeach()
+set(_together_cpp ${CMAKE_CURRENT_BINARY_DIR}/selfcheck/all_headers_after_umbrella.cpp)
+file(CONFIGURE OUTPUT ${_together_cpp} CONTENT "${_together}")
+list(APPEND _selfcheck_srcs ${_together_cpp})
 if(BULWARK_SANITIZED)
   # Under a sanitizer preset only the warnings matter (gcc's dev preset checks each header alone):
   # one file that includes every header keeps clang's strict check without 150 more compiles, and

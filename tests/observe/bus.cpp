@@ -8,6 +8,8 @@
 #include <bulwark/observe/prometheus.hpp>
 #include <bulwark/transport/inproc.hpp>
 
+#include "observe/exposition.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <charconv>
@@ -93,19 +95,7 @@ struct audit { // a static subscriber of order_created
     void operator()(const order_created&) const { ++g_audits; }
 };
 
-/// The sample lines of an exposition: "name{labels}" -> value text.
-std::map<std::string, std::string> samples(const std::string& text) {
-    std::map<std::string, std::string> m;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#')
-            continue;
-        auto sp = line.rfind(' ');
-        m[line.substr(0, sp)] = line.substr(sp + 1);
-    }
-    return m;
-}
+using bulwark::test::samples;
 
 /// A codec for `order_created` over a byte transport: the decimal `n`; anything else is a
 /// decode error.

@@ -4,6 +4,8 @@
 #include <bulwark/policy/circuit_breaker.hpp>
 #include <bulwark/policy/retry.hpp>
 
+#include "observe/exposition.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -38,19 +40,7 @@ std::optional<std::pair<int, std::string>> promtool_check(const std::string& tex
     return std::pair{WEXITSTATUS(rc), ss.str()};
 }
 
-/// The sample lines of an exposition: "name{labels}" -> value text.
-std::map<std::string, std::string> samples(const std::string& text) {
-    std::map<std::string, std::string> m;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#')
-            continue;
-        auto sp = line.rfind(' ');
-        m[line.substr(0, sp)] = line.substr(sp + 1);
-    }
-    return m;
-}
+using bulwark::test::samples;
 
 /// A scripted run: known numbers of each event on two series.
 void scripted_run(metrics_registry& reg) {

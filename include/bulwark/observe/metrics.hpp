@@ -47,6 +47,12 @@ struct series_labels {
 
 /// Groups of metrics. A series exports a group when it was declared for it or once any event of
 /// the group happened (so a breaker that never changed state can still show `state="closed"`).
+// gcc's -Wshadow takes a scoped enumerator for a redeclaration of a namespace-scope name
+// (`bulwark::retry`, `bulwark::timeout`, ... when their headers come first); it is not one.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 enum class metric_group : std::uint16_t {
     none = 0,
     retry = 1 << 0,
@@ -60,6 +66,9 @@ enum class metric_group : std::uint16_t {
     channel = 1 << 8,
     transport = 1 << 9,
 };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /// The enumerator's name ("none", ...); "unknown" for a value outside the enum; a combination of
 /// groups is "unknown".

@@ -45,14 +45,15 @@ namespace detail {
 /// after the deadline this timeout put in force. Without a listener that hears them, `run(next)`
 /// as is: no cost.
 template <class Listener, class Next, class Run>
-next_result_t<Next> observe_timeout(Listener& l, events::timeout_kind k, duration limit, bool stops,
-                                    const any_clock& clock, Next& next, Run run) {
+[[gnu::always_inline]] inline next_result_t<Next>
+observe_timeout(Listener& l, events::timeout_kind k, duration limit, bool stops,
+                const any_clock& clock, Next& next, Run run) {
     if constexpr (!hears<Listener, events::timeout_expired> &&
                   !hears<Listener, events::timeout_stop_requested>) {
         return run(next);
     } else {
         time_point seen = no_deadline; // the deadline the operation saw (ours, or an earlier one)
-        auto probe = [&](context& c) -> next_result_t<Next> {
+        auto probe = [&](context & c) __attribute__((always_inline))->next_result_t<Next> {
             seen = c.deadline();
             return next(c);
         };
