@@ -37,7 +37,7 @@ TEST_CASE("request without responders fails at once with no_responders", "[chann
     CHECK(manual.now() == bulwark::time_point{}); // no waiting
 }
 
-TEST_CASE("the first reply wins; declining responders are skipped", "[channel][request]") {
+TEST_CASE("the first reply wins; declining responders are passed over", "[channel][request]") {
     bulwark::bus<topics> bus;
     int second_calls = 0;
     auto decline = bus.respond<get_price>(

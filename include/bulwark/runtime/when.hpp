@@ -33,26 +33,12 @@ namespace detail {
 /// An eagerly started coroutine, a member function of a state that has a `join_latch latch`:
 /// it arrives at that latch when it ends and frees its own frame first.
 struct when_branch {
-    struct promise_type {
-        join_latch* latch;
+    struct promise_type : latch_branch_promise {
         template <class State, class... A>
-        explicit promise_type(State& s, A&...) noexcept
-            : latch(&s.latch) {}
-
+        explicit promise_type(State& s, A&...) noexcept {
+            latch = &s.latch;
+        }
         when_branch get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        struct final_awaiter {
-            bool await_ready() noexcept { return false; }
-            std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
-                join_latch* l = h.promise().latch;
-                h.destroy(); // nothing of this branch is touched after its arrival
-                return l->arrive();
-            }
-            void await_resume() noexcept {}
-        };
-        final_awaiter final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); } // bodies catch everything
     };
 };
 

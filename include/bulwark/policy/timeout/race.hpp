@@ -81,26 +81,12 @@ private:
 /// Write branches as non-static member functions: clang 14 with `-fsanitize=function` cannot
 /// assemble an inline non-member coroutine ("Cannot represent a difference across sections").
 struct branch {
-    struct promise_type {
-        join_latch* latch;
+    struct promise_type : latch_branch_promise {
         template <class... A>
-        explicit promise_type(A&... args) noexcept
-            : latch(find(args...)) {}
-
+        explicit promise_type(A&... args) noexcept {
+            latch = find(args...);
+        }
         branch get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        struct final_awaiter {
-            bool await_ready() noexcept { return false; }
-            std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
-                join_latch* l = h.promise().latch;
-                h.destroy(); // nothing of this branch is touched after its arrival
-                return l->arrive();
-            }
-            void await_resume() noexcept {}
-        };
-        final_awaiter final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); } // bodies catch everything
 
     private:
         template <class... A>

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 
 namespace bulwark::detail {
 
@@ -41,6 +42,29 @@ public:
 private:
     std::atomic<std::size_t> pending_{1}; // 1 = the parent itself
     std::coroutine_handle<> parent_{};
+};
+
+/// The promise core of a branch: an eagerly started coroutine that, when it ends, frees its own
+/// frame and then arrives at `latch` (so nothing of the branch is touched after its arrival).
+/// The branch types of the timeout race and of `when_all` / `when_any` derive from it; each sets
+/// `latch` and makes its return object.
+struct latch_branch_promise {
+    join_latch* latch = nullptr;
+
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    struct final_awaiter {
+        bool await_ready() noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> h) noexcept {
+            join_latch* l = h.promise().latch;
+            h.destroy(); // nothing of this branch is touched after its arrival
+            return l->arrive();
+        }
+        void await_resume() noexcept {}
+    };
+    final_awaiter final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); } // bodies catch everything
 };
 
 } // namespace bulwark::detail
