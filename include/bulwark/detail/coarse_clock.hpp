@@ -26,8 +26,9 @@ struct coarse_clock {
         return t;
     }
     /// The shortest span for which a one-tick error is below 0.4 % (250 ticks: 1 s at 4 ms).
-    static duration tolerant_of() noexcept {
-        return tick() == duration::max() ? duration::max() : tick() * 250;
+    [[gnu::always_inline]] static duration tolerant_of() noexcept {
+        static const duration t = tick() == duration::max() ? duration::max() : tick() * 250;
+        return t;
     }
     static time_point now() noexcept {
 #if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)

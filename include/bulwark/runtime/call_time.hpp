@@ -22,7 +22,8 @@ inline const void* coarse_time_source() noexcept {
 /// policies: on real time the coarse clock's reading (when `coarse_ok`, see coarse_clock.hpp;
 /// otherwise an exact read of its own, not shared); on another time source (a manual clock) that
 /// source's reading. The first policy reads, the next ones reuse it.
-inline time_point call_now(context& ctx, const any_clock& clock, bool coarse_ok) noexcept {
+[[gnu::always_inline]] inline time_point call_now(context& ctx, const any_clock& clock,
+                                                  bool coarse_ok) noexcept {
     const void* source = clock.service_ptr();
     if (source == nullptr) {
         if (!coarse_ok)

@@ -120,7 +120,7 @@ public:
     /// oldest second lands in the live second that reuses its bucket). Returns true when the
     /// window may trip on it: it is a failure or slow, or the window holds some (a success into
     /// a window of successes can change no rate: the caller skips its check).
-    bool record(std::uint8_t bits, time_point now) noexcept {
+    [[gnu::always_inline]] bool record(std::uint8_t bits, time_point now) noexcept {
         const std::int64_t sec = advance(now);
         bucket& b = buckets_[index_of(sec)];
         std::int64_t tag = b.second.load(std::memory_order_acquire);
@@ -198,8 +198,14 @@ private:
     /// Moves the window to `now`: the thread that moves `latest_` seals the buckets of the
     /// seconds that are no longer the newest and evicts the buckets that the seconds
     /// (latest, now] will reuse. Returns now's second.
-    std::int64_t advance(time_point now) noexcept {
-        std::int64_t sec = second_of(now);
+    [[gnu::always_inline]] std::int64_t advance(time_point now) noexcept {
+        const std::int64_t sec = second_of(now);
+        if (sec > latest_.load(std::memory_order_acquire)) [[unlikely]]
+            move_to(sec);
+        return sec;
+    }
+    /// `advance`'s work when `sec` is newer than the newest second seen (once a second).
+    [[gnu::noinline]] void move_to(std::int64_t sec) noexcept {
         std::int64_t last = latest_.load(std::memory_order_acquire);
         while (sec > last) {
             if (latest_.compare_exchange_weak(last, sec, std::memory_order_seq_cst)) {
@@ -223,7 +229,6 @@ private:
                 break;
             }
         }
-        return sec;
     }
 
     /// Adds the calls of second `sec`'s bucket to the totals, once (if it still holds `sec`).
@@ -240,7 +245,7 @@ private:
     /// may have tried to seal it before the retag and found the old tag. (Both sides are seq_cst
     /// — the move then the tag's load, the retag then the newest second's load — so at least
     /// one of them seals it; sealing twice adds once.)
-    void evict(bucket& b, std::int64_t tag, std::int64_t sec) noexcept {
+    [[gnu::noinline]] void evict(bucket& b, std::int64_t tag, std::int64_t sec) noexcept {
         while (tag < sec) {
             if (b.second.compare_exchange_weak(tag, sec, std::memory_order_seq_cst)) {
                 drain(b);

@@ -43,7 +43,7 @@ public:
     /// (seq_cst reads: a queued caller's re-check must see a release that missed its queue
     /// entry — the other half of the handshake in `release`; free on x86, where the CAS is a
     /// full barrier anyway and loads are plain.)
-    bool try_acquire() noexcept {
+    [[gnu::always_inline]] bool try_acquire() noexcept {
         std::size_t cur = active_.load(std::memory_order_seq_cst);
         while (cur < max_concurrent_.load(std::memory_order_relaxed))
             if (active_.compare_exchange_weak(cur, cur + 1, std::memory_order_seq_cst,
@@ -53,7 +53,7 @@ public:
     }
 
     /// Returns a permit and wakes the first waiter, if any.
-    void release() noexcept {
+    [[gnu::always_inline]] void release() noexcept {
         active_.fetch_sub(1, std::memory_order_seq_cst);
         // Pairs with the seq_cst increment in try_enqueue: either a waiter's re-check after
         // linking sees the free permit, or this load sees the waiter (no lost wake-up).
@@ -110,7 +110,7 @@ public:
     }
 
 private:
-    void wake_one() {
+    [[gnu::noinline]] void wake_one() {
         std::stop_source wake{std::nostopstate};
         {
             std::lock_guard lock(mutex_);

@@ -32,7 +32,8 @@ inline time_point deadline_after(const any_clock& clock, duration limit) noexcep
 
 /// The same, from the call's shared clock reading (runtime/call_time.hpp): the timeouts and the
 /// other time-based policies of one pipeline read the clock once per call between them.
-inline time_point deadline_after(context& ctx, const any_clock& clock, duration limit) noexcept {
+[[gnu::always_inline]] inline time_point deadline_after(context& ctx, const any_clock& clock,
+                                                        duration limit) noexcept {
     return saturating_add(call_now(ctx, clock, limit >= coarse_clock::tolerant_of()), limit);
 }
 

@@ -31,7 +31,7 @@ struct expiry_guard_node : timer_node {
 /// frame. Owner thread only; not movable (the timer holds its address).
 class expiry_guard {
 public:
-    expiry_guard(context& ctx, const any_clock& clock, time_point due)
+    [[gnu::always_inline]] expiry_guard(context& ctx, const any_clock& clock, time_point due)
         : ctx_(ctx) {
         ctx.push_stop_scope(scope_);
         if (due == no_deadline)
@@ -50,8 +50,33 @@ public:
                 break;
             }
         }
-        // A manual clock, an Asio scheduler, or timeouts nested deeper than a lane holds: the
-        // clock's own timers (a lock and an allocation: off the common path).
+        arm_queued(svc, due);
+    }
+    expiry_guard(const expiry_guard&) = delete;
+    expiry_guard& operator=(const expiry_guard&) = delete;
+    [[gnu::always_inline]] ~expiry_guard() {
+        disarm();
+        ctx_.pop_stop_scope(scope_);
+    }
+
+    /// Cancels the timer; true when it fired first (stop was requested on the scope).
+    [[gnu::always_inline]] bool disarm() noexcept {
+        const mode m = mode_;
+        mode_ = mode::none;
+        if (m == mode::service) [[likely]]
+            return expiry_service::disarm(entry_);
+        if (m == mode::queued) [[unlikely]]
+            return cancel_queued();
+        return false;
+    }
+
+private:
+    enum class mode : unsigned char { none, service, queued };
+    using queued_node = expiry_guard_node;
+
+    /// A manual clock, an Asio scheduler, or timeouts nested deeper than a lane holds: the
+    /// clock's own timers (a lock and an allocation: off the common path).
+    [[gnu::noinline]] void arm_queued(clock_service* svc, time_point due) {
         svc_ = svc != nullptr ? svc : &timer_thread::instance();
         queued_node& node = node_.emplace();
         node.owner = this;
@@ -68,34 +93,13 @@ public:
             // No timer: the call still runs under its deadline, judged by the clock.
         }
     }
-    expiry_guard(const expiry_guard&) = delete;
-    expiry_guard& operator=(const expiry_guard&) = delete;
-    ~expiry_guard() {
-        disarm();
-        ctx_.pop_stop_scope(scope_);
-    }
-
-    /// Cancels the timer; true when it fired first (stop was requested on the scope).
-    bool disarm() noexcept {
-        const mode m = mode_;
-        mode_ = mode::none;
-        switch (m) {
-        case mode::service:
-            return expiry_service::disarm(entry_);
-        case mode::queued:
-            if (svc_->cancel(&*node_))
-                return false;
-            while (!entry_.done.load(std::memory_order_acquire)) // it is firing right now
-                std::this_thread::yield();
-            return true;
-        default:
+    [[gnu::noinline]] bool cancel_queued() noexcept {
+        if (svc_->cancel(&*node_))
             return false;
-        }
+        while (!entry_.done.load(std::memory_order_acquire)) // it is firing right now
+            std::this_thread::yield();
+        return true;
     }
-
-private:
-    enum class mode : unsigned char { none, service, queued };
-    using queued_node = expiry_guard_node;
 
     context& ctx_;
     stop_scope scope_;

@@ -59,14 +59,23 @@ public:
         return asym;
     }
 
-    /// Order of the frequent side's store (F1): release when asymmetric (the compiler barrier
-    /// `light()` follows it), seq_cst otherwise.
-    static constexpr std::memory_order frequent_store(bool asym) noexcept {
-        return asym ? std::memory_order_release : std::memory_order_seq_cst;
+    /// The frequent side's store (F1): release when asymmetric (the compiler barrier `light()`
+    /// follows it), seq_cst otherwise. Two stores with constant orders behind a branch, never
+    /// one store with a computed order: GCC compiles an order it cannot see at compile time as
+    /// seq_cst (an `xchg` on x86, about 3 ns), which is what the asymmetric form exists to avoid.
+    template <class T>
+    [[gnu::always_inline]] static void frequent_store(std::atomic<T>& a, T v, bool asym) noexcept {
+        if (asym) [[likely]]
+            a.store(v, std::memory_order_release);
+        else
+            a.store(v, std::memory_order_seq_cst);
     }
-    /// Order of the frequent side's load (F2).
-    static constexpr std::memory_order frequent_load(bool asym) noexcept {
-        return asym ? std::memory_order_relaxed : std::memory_order_seq_cst;
+    /// The frequent side's load (F2): relaxed when asymmetric, seq_cst otherwise (see above).
+    template <class T>
+    [[gnu::always_inline]] static T frequent_load(const std::atomic<T>& a, bool asym) noexcept {
+        if (asym) [[likely]]
+            return a.load(std::memory_order_relaxed);
+        return a.load(std::memory_order_seq_cst);
     }
     /// Between F1 and F2 on the frequent side: a compiler barrier (emits no instruction; in the
     /// symmetric mode both operations are seq_cst and it is not needed).

@@ -114,7 +114,8 @@ public:
     /// call and fires no later than `due`, `e` is not armed (`covered`): that entry's expiry
     /// stops this scope too (stop scopes of one context nest, see core/context.hpp), at or
     /// before `due`.
-    static arm_result arm(expiry_entry& e, time_point due, const void* call = nullptr) noexcept {
+    [[gnu::always_inline]] static arm_result arm(expiry_entry& e, time_point due,
+                                                 const void* call = nullptr) noexcept {
         expiry_lane* l = this_thread_lane;
         if (l == nullptr) [[unlikely]] {
             l = instance().attach();
@@ -136,26 +137,26 @@ public:
         s.call_due = ticks;
         s.entry.store(&e, std::memory_order_relaxed);
         s.due.store(ticks, std::memory_order_relaxed);
-        s.generation.store(g, asymmetric_fence::frequent_store(asym)); // publish
+        asymmetric_fence::frequent_store(s.generation, g, asym); // publish
         asymmetric_fence::light(); // ... before reading next_wake (see "Missed wake-ups")
         e.at = &s;
         e.generation = g;
-        if (ticks < next_wake().load(asymmetric_fence::frequent_load(asym))) [[unlikely]]
+        if (ticks < asymmetric_fence::frequent_load(next_wake(), asym)) [[unlikely]]
             instance().wake_by(ticks);
         return arm_result::armed;
     }
 
     /// Disarms `e` (armed by this thread, innermost first). Returns true when it fired: then
     /// `on_expiry` has returned and the timer touches `e` no more.
-    static bool disarm(expiry_entry& e) noexcept {
+    [[gnu::always_inline]] static bool disarm(expiry_entry& e) noexcept {
         expiry_lane& l = *this_thread_lane;
         --l.used;
         const bool asym = l.asymmetric;
         expiry_slot& s = *e.at;
         const std::uint64_t g = e.generation;
-        s.generation.store(g + 1, asymmetric_fence::frequent_store(asym));
+        asymmetric_fence::frequent_store(s.generation, g + 1, asym);
         asymmetric_fence::light();
-        if (s.claim.load(asymmetric_fence::frequent_load(asym)) != g) [[likely]]
+        if (asymmetric_fence::frequent_load(s.claim, asym) != g) [[likely]]
             return false; // the timer has not claimed it, and will see the disarm if it tries
         // The timer claimed it: wait until it has settled the claim (fired, or seen the disarm)
         // and finished with our frame (a short window: `on_expiry` requests stop).
@@ -192,7 +193,7 @@ private:
 
     /// Gives this thread a expiry_lane (a free one, or a new one), and starts the timer thread
     /// once.
-    expiry_lane* attach() noexcept {
+    [[gnu::noinline]] expiry_lane* attach() noexcept {
         try {
             std::lock_guard lock(attach_mutex_);
             expiry_lane* l = nullptr;
@@ -232,7 +233,7 @@ private:
     }
 
     /// Makes the timer thread scan by `ticks` at the latest.
-    void wake_by(duration::rep ticks) noexcept {
+    [[gnu::noinline]] void wake_by(duration::rep ticks) noexcept {
         duration::rep cur = next_wake().load(std::memory_order_seq_cst);
         while (ticks < cur)
             if (next_wake().compare_exchange_weak(cur, ticks, std::memory_order_seq_cst)) {
