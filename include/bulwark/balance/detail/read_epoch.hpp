@@ -50,26 +50,13 @@
 /// the fence of symmetric mode, nesting and extra records live. Ending a section is one
 /// release store to its entry (the token `enter` returned).
 
+#include <bulwark/runtime/detail/asymmetric_fence.hpp>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <thread>
-
-#if defined(__linux__) && __has_include(<linux/membarrier.h>) && !defined(__SANITIZE_THREAD__)
-#if defined(__has_feature)
-#if !__has_feature(thread_sanitizer)
-#define BULWARK_DETAIL_HAS_MEMBARRIER 1
-#endif
-#else
-#define BULWARK_DETAIL_HAS_MEMBARRIER 1
-#endif
-#endif
-#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace bulwark::detail {
 
@@ -199,14 +186,10 @@ private:
     }
 
     void fence_after_entry() const noexcept {
-#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
         if (mode_.load(std::memory_order_relaxed) == asymmetric)
-            std::atomic_signal_fence(std::memory_order_seq_cst);
+            asymmetric_fence::light();
         else
-            std::atomic_thread_fence(std::memory_order_seq_cst);
-#else
-        std::atomic_thread_fence(std::memory_order_seq_cst); // no asymmetric fence here (or TSan)
-#endif
+            std::atomic_thread_fence(std::memory_order_seq_cst); // no membarrier (or TSan)
     }
 
     rcu_reader& take_record() noexcept { // out of memory on a thread's first read: terminate
@@ -240,25 +223,16 @@ private:
     void decide_mode_locked() noexcept {
         if (mode_.load(std::memory_order_relaxed) != undecided)
             return;
-        mode m = symmetric;
-#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
-        const long cmds = ::syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-        if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-            ::syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
-            m = asymmetric;
-#endif
-        mode_.store(m, std::memory_order_seq_cst);
+        // The process's one registration for expedited membarriers (shared with the expiry
+        // service: runtime/detail/asymmetric_fence.hpp).
+        mode_.store(asymmetric_fence::decide() ? asymmetric : symmetric, std::memory_order_seq_cst);
     }
 
     void full_barrier_everywhere() noexcept {
-#if defined(BULWARK_DETAIL_HAS_MEMBARRIER)
-        if (mode_.load(std::memory_order_relaxed) == asymmetric &&
-            ::syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-            return;
-            // After a successful registration the kernel documents no failure; the fence keeps the
-            // symmetric guarantee if one came anyway.
-#endif
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (mode_.load(std::memory_order_relaxed) == asymmetric)
+            asymmetric_fence::heavy(true); // membarrier (a full fence if it ever failed)
+        else
+            std::atomic_thread_fence(std::memory_order_seq_cst);
     }
 
     static rcu_domain domain_;

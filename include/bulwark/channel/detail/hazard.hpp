@@ -15,40 +15,21 @@
 /// dispatch) takes another slot (a slot is in use while it holds a pointer). Records are never
 /// freed; a record whose thread ended is reused.
 
+#include <bulwark/runtime/detail/asymmetric_fence.hpp>
+
 #include <atomic>
 #include <cstddef>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 
-#if defined(__linux__)
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-
-#if defined(__SANITIZE_THREAD__)
-#define BULWARK_DETAIL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define BULWARK_DETAIL_TSAN 1
-#endif
-#endif
-
 namespace bulwark::detail {
 
-/// Decides (once) whether writers can fence every reader: registers with membarrier.
+/// Decides (once) whether writers can fence every reader: the process's one registration with
+/// membarrier (runtime/detail/asymmetric_fence.hpp, shared with the expiry service and the
+/// registry's read sections).
 [[gnu::noinline, gnu::cold]] inline bool decide_asymmetric_fences() noexcept {
-#if defined(__linux__) && defined(__NR_membarrier) && !defined(BULWARK_DETAIL_TSAN)
-    static const bool ok = [] {
-        long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-        return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-               syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-    }();
-    return ok;
-#else
-    return false;
-#endif
+    return asymmetric_fence::decide();
 }
 
 /// The decision cached in a constant-initialised word (0 = not decided, 1 = yes, 2 = no), so a
@@ -67,23 +48,27 @@ inline bool asymmetric_fences() noexcept {
 
 /// The writer's side of the fence: after publishing a new head, before scanning the slots.
 inline void heavy_fence() noexcept {
-#if defined(__linux__) && defined(__NR_membarrier) && !defined(BULWARK_DETAIL_TSAN)
-    if (asymmetric_fences() &&
-        syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-        return;
-#endif
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (asymmetric_fences())
+        asymmetric_fence::heavy(true); // membarrier (a full fence if it ever failed)
+    else
+        std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 /// The publish path's atomic loads and stores, always inlined. libstdc++'s `std::atomic<T>`
 /// members are ordinary inline functions around always-inline ones, and GCC leaves them out of
 /// line once a translation unit's inline budget is spent (seen in bench_channel: a call to
 /// `atomic::load` in the middle of a publish). `std::atomic<T>` is standard-layout with the value
-/// as its first member, so the builtins act on that value directly.
+/// as its first member, so the builtins act on that value directly; `atomic_is_its_value`
+/// checks what that relies on, at compile time, for every type used.
+template <class T>
+inline constexpr bool atomic_is_its_value =
+    sizeof(std::atomic<T>) == sizeof(T) && alignof(std::atomic<T>) >= alignof(T) &&
+    std::is_standard_layout_v<std::atomic<T>>&& std::atomic<T>::is_always_lock_free;
+
 template <class T>
 [[gnu::always_inline]] inline T load_acquire(const std::atomic<T>& a) noexcept {
 #if defined(__GLIBCXX__)
-    static_assert(sizeof(std::atomic<T>) == sizeof(T) && std::is_standard_layout_v<std::atomic<T>>);
+    static_assert(atomic_is_its_value<T>, "hazard.hpp: std::atomic<T> is not laid out as T");
     return __atomic_load_n(reinterpret_cast<const T*>(&a), __ATOMIC_ACQUIRE);
 #else
     return a.load(std::memory_order_acquire);
@@ -92,6 +77,7 @@ template <class T>
 template <class T>
 [[gnu::always_inline]] inline T load_relaxed(const std::atomic<T>& a) noexcept {
 #if defined(__GLIBCXX__)
+    static_assert(atomic_is_its_value<T>, "hazard.hpp: std::atomic<T> is not laid out as T");
     return __atomic_load_n(reinterpret_cast<const T*>(&a), __ATOMIC_RELAXED);
 #else
     return a.load(std::memory_order_relaxed);
@@ -100,6 +86,7 @@ template <class T>
 template <class T, class U>
 [[gnu::always_inline]] inline void store_relaxed(std::atomic<T>& a, U v) noexcept {
 #if defined(__GLIBCXX__)
+    static_assert(atomic_is_its_value<T>, "hazard.hpp: std::atomic<T> is not laid out as T");
     __atomic_store_n(reinterpret_cast<T*>(&a), T(v), __ATOMIC_RELAXED);
 #else
     a.store(T(v), std::memory_order_relaxed);
@@ -108,6 +95,7 @@ template <class T, class U>
 template <class T, class U>
 [[gnu::always_inline]] inline void store_release(std::atomic<T>& a, U v) noexcept {
 #if defined(__GLIBCXX__)
+    static_assert(atomic_is_its_value<T>, "hazard.hpp: std::atomic<T> is not laid out as T");
     __atomic_store_n(reinterpret_cast<T*>(&a), T(v), __ATOMIC_RELEASE);
 #else
     a.store(T(v), std::memory_order_release);

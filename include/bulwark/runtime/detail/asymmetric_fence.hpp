@@ -17,9 +17,13 @@
 ///
 /// Where membarrier is unavailable (not Linux, an old kernel, a seccomp filter refusing it) or
 /// under ThreadSanitizer (which cannot see the barrier the kernel forces), both sides use
-/// sequentially consistent operations instead (`frequent_store` / `frequent_load` return the
-/// orders to use): the classic symmetric Dekker, as correct and as costly as an atomic
+/// sequentially consistent operations instead (`frequent_store` / `frequent_load` choose the
+/// order): the classic symmetric Dekker, as correct and as costly as an atomic
 /// read-modify-write.
+///
+/// This is the process's one membarrier registration: the expiry service, the registry's read
+/// sections (`balance/detail/read_epoch.hpp`) and the bus's hazard slots
+/// (`channel/detail/hazard.hpp`) all decide their mode through `decide()`.
 
 #include <atomic>
 
