@@ -455,6 +455,45 @@ TEST_CASE("sync bus request events: no responders and a passed deadline are publ
     CHECK(log.all() == std::vector<heard>{published("prices.asked"), delivered("prices.asked")});
 }
 
+TEST_CASE("byte bus request events: the responder's delivery and nack on its side, the request "
+          "published once it went out; a refused request is not published",
+          "[observe][channel][bus][request]") {
+    bus_log log;
+    inproc_transport t;
+    bus<topics<price_asked>, inproc_transport, decimal_codec, recorder> b(t, recorder{&log});
+    auto r = b.respond<price_asked>([](const price_asked& q) {
+        if (q.n < 0)
+            throw std::runtime_error("negative");
+        return quote{q.n * 2};
+    });
+
+    // The in-process transport runs the responder inside the request: its delivery is heard
+    // first, then the request's publish (reported once the transport returned, as a publish).
+    auto reply = b.request(price_asked{4});
+    REQUIRE(reply.has_value());
+    CHECK(reply->n == 8);
+    CHECK(log.all() == std::vector<heard>{delivered("prices.asked"), published("prices.asked")});
+    log.clear();
+
+    // A throwing responder: nacked, its failure is the reply; no dead letter.
+    auto thrown = b.request(price_asked{-4});
+    CHECK(thrown.code() == errc::exception);
+    CHECK(log.all() == std::vector<heard>{delivered("prices.asked"), nacked("prices.asked"),
+                                          published("prices.asked")});
+    log.clear();
+
+    // Nobody listening: the request went out (published), unanswered.
+    r.unsubscribe();
+    CHECK(b.request(price_asked{1}).code() == errc::no_responders);
+    CHECK(log.all() == std::vector<heard>{published("prices.asked")});
+    log.clear();
+
+    // A transport that refuses the request: not published.
+    t.drain();
+    CHECK(b.request(price_asked{1}).code() == errc::channel_closed);
+    CHECK(log.all().empty());
+}
+
 TEST_CASE("sync bus events: without a listener the bus is the same type and takes no storage",
           "[observe][channel][bus]") {
     STATIC_REQUIRE(std::is_same_v<bus<shop>::listener_type, null_listener>);
