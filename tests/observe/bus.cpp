@@ -1,11 +1,13 @@
 // Events of the synchronous bus (`bus<Topics, Transport, Codec, Listener>`): the exact sequence a
 // recording listener hears for a publish to several handlers with one that throws, the counts a
-// metrics listener and its Prometheus exposition then hold, the byte front's dead letters, and
-// that without a listener the bus is unchanged (no storage).
+// metrics listener and its Prometheus exposition then hold, the byte front's dead letters, the
+// same events for request/reply (in process and over a byte transport), and that without a
+// listener the bus is unchanged (no storage, responders called as before).
 
 #include <bulwark/channel/bus.hpp>
 #include <bulwark/observe/metrics.hpp>
 #include <bulwark/observe/prometheus.hpp>
+#include <bulwark/testing/manual_clock.hpp>
 #include <bulwark/transport/inproc.hpp>
 
 #include "observe/exposition.hpp"
@@ -17,9 +19,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -37,6 +41,20 @@ struct order_paid {
     int n = 0;
 };
 using shop = topics<order_created, order_paid>;
+
+struct quote {
+    int n = 0;
+};
+struct price_asked { // a request that declares its reply
+    static constexpr std::string_view subject = "prices.asked";
+    using reply_type = quote;
+    int n = 0;
+};
+struct lookup { // a request whose reply each request names
+    static constexpr std::string_view subject = "lookups";
+    int n = 0;
+};
+using desk = topics<price_asked, lookup>;
 
 /// One heard event: its name and the fields the tests check.
 struct heard {
@@ -89,6 +107,21 @@ heard delivered(std::string subject = "orders.created", std::uint32_t n = 1) {
 heard nacked(std::string subject = "orders.created", std::uint32_t n = 1) {
     return {"channel_nacked", std::move(subject), n, {}, {}};
 }
+
+/// Hears every event and notes the thread it was heard on.
+struct thread_recorder {
+    std::vector<std::thread::id>* threads;
+    template <class E>
+    void on(const E&) {
+        threads->push_back(std::this_thread::get_id());
+    }
+};
+
+/// Hears `channel_published` only: a request heard by it calls its responders as an unheard one.
+struct publish_counter {
+    int* published;
+    void on(const events::channel_published&) { ++*published; }
+};
 
 int g_audits = 0;
 struct audit { // a static subscriber of order_created
@@ -286,6 +319,181 @@ TEST_CASE("byte bus events: published once accepted; delivered, nacked and dead-
           "1");
 }
 
+TEST_CASE("sync bus request events: published as the request starts, delivered just before the "
+          "responder runs, all on the requesting thread",
+          "[observe][channel][bus][request]") {
+    bus_log log;
+    std::vector<std::thread::id> threads;
+    using heard_by = listeners<recorder, thread_recorder>;
+    bus<desk, inproc_transport, void, heard_by> b{
+        heard_by{recorder{&log}, thread_recorder{&threads}}};
+    std::vector<heard> at_responder;
+    std::thread::id responder_thread;
+    auto r = b.respond<price_asked>([&](const price_asked& q) {
+        at_responder = log.all();
+        responder_thread = std::this_thread::get_id();
+        return quote{q.n * 2};
+    });
+
+    auto reply = b.request(price_asked{21});
+    REQUIRE(reply.has_value());
+    CHECK(reply->n == 42);
+    const std::vector<heard> expected{published("prices.asked"), delivered("prices.asked")};
+    CHECK(at_responder == expected); // both heard before the responder ran
+    CHECK(log.all() == expected);    // and nothing after it
+    CHECK(responder_thread == std::this_thread::get_id());
+    CHECK(threads == std::vector<std::thread::id>(2, std::this_thread::get_id()));
+
+    // With metadata and a relative timeout: the same events.
+    log.clear();
+    message_metadata md;
+    md.headers.set("tenant", "t-1");
+    CHECK(b.request(price_asked{1}, no_deadline, md)->n == 2);
+    CHECK(b.request(price_asked{2}, std::chrono::hours(1))->n == 4);
+    CHECK(log.all() == std::vector<heard>{published("prices.asked"), delivered("prices.asked"),
+                                          published("prices.asked"), delivered("prices.asked")});
+}
+
+TEST_CASE("sync bus request events: a throwing responder is nacked and its exception is the "
+          "reply; a failed reply is not a nack",
+          "[observe][channel][bus][request]") {
+    bus_log log;
+    metrics_registry reg;
+    auto ml = reg.listener({.topic = "desk"});
+    using heard_by = listeners<recorder, metrics_listener>;
+    bus<desk, inproc_transport, void, heard_by> b{heard_by{recorder{&log}, ml}};
+    auto r = b.respond<price_asked>([](const price_asked& q) {
+        if (q.n < 0)
+            throw std::runtime_error("negative");
+        return quote{q.n};
+    });
+    auto l =
+        b.respond<lookup>([](const lookup&) -> outcome<int> { return errc::invalid_argument; });
+
+    auto thrown = b.request(price_asked{-1});
+    REQUIRE(thrown.has_failure());
+    CHECK(thrown.code() == errc::exception);
+    CHECK(thrown.error().holds<std::runtime_error>());
+    CHECK(log.all() == std::vector<heard>{published("prices.asked"), delivered("prices.asked"),
+                                          nacked("prices.asked")});
+    log.clear();
+
+    // A responder that answers with a failure replied: delivered, not nacked.
+    auto failed = b.request<lookup, int>(lookup{1});
+    CHECK(failed.code() == errc::invalid_argument);
+    CHECK(log.all() == std::vector<heard>{published("lookups"), delivered("lookups")});
+
+    const auto c = ml.snapshot().channel;
+    CHECK(c.published == 2);
+    CHECK(c.delivered == 2);
+    CHECK(c.nacked == 1);
+    CHECK(c.dead_lettered == std::array<std::uint64_t, 4>{}); // the in-process bus has none
+}
+
+TEST_CASE("sync bus request events: each responder asked is a delivery; a declining one is "
+          "followed by the next, one of another reply type is not asked",
+          "[observe][channel][bus][request]") {
+    bus_log log;
+    bus<desk, inproc_transport, void, recorder> b{recorder{&log}};
+    int declined = 0, answered = 0, never = 0;
+    auto first = b.respond<price_asked>([&](const price_asked&) -> std::optional<quote> {
+        ++declined;
+        return std::nullopt;
+    });
+    auto second = b.respond<price_asked>([&](const price_asked& q) {
+        ++answered;
+        return quote{q.n + 1};
+    });
+    auto third = b.respond<price_asked>([&](const price_asked& q) {
+        ++never;
+        return quote{q.n};
+    });
+    CHECK(b.request(price_asked{1})->n == 2);
+    CHECK((declined == 1 && answered == 1 && never == 0));
+    CHECK(log.all() == std::vector<heard>{published("prices.asked"), delivered("prices.asked"),
+                                          delivered("prices.asked")});
+    log.clear();
+
+    // `request<lookup, int>`: the responder replying a string is skipped unheard.
+    int strings = 0;
+    auto text = b.respond<lookup>([&](const lookup&) {
+        ++strings;
+        return std::string("seven");
+    });
+    auto number = b.respond<lookup>([](const lookup& q) { return q.n * 7; });
+    CHECK(b.request<lookup, int>(lookup{1}).value() == 7);
+    CHECK(strings == 0);
+    CHECK(log.all() == std::vector<heard>{published("lookups"), delivered("lookups")});
+}
+
+TEST_CASE("sync bus request events: no responders and a passed deadline are published only; a "
+          "late reply was still delivered",
+          "[observe][channel][bus][request]") {
+    bus_log log;
+    manual_clock manual;
+    bus<desk, inproc_transport, void, recorder> b{recorder{&log}, {.clock = manual}};
+
+    CHECK(b.request(price_asked{1}).code() == errc::no_responders);
+    CHECK(log.all() == std::vector<heard>{published("prices.asked")});
+    log.clear();
+
+    int ran = 0;
+    auto slow = b.respond<price_asked>([&](const price_asked& q) {
+        ++ran;
+        manual.advance(std::chrono::seconds(1)); // past the caller's deadline
+        return quote{q.n};
+    });
+    // The deadline passed before any responder was asked: none runs.
+    CHECK(b.request(price_asked{1}, manual.now()).code() == errc::timeout);
+    CHECK(ran == 0);
+    CHECK(log.all() == std::vector<heard>{published("prices.asked")});
+    log.clear();
+
+    // The responder ran but replied too late: its delivery happened, the reply is dropped.
+    CHECK(b.request(price_asked{1}, std::chrono::milliseconds(10)).code() == errc::timeout);
+    CHECK(ran == 1);
+    CHECK(log.all() == std::vector<heard>{published("prices.asked"), delivered("prices.asked")});
+}
+
+TEST_CASE("byte bus request events: the responder's delivery and nack on its side, the request "
+          "published once it went out; a refused request is not published",
+          "[observe][channel][bus][request]") {
+    bus_log log;
+    inproc_transport t;
+    bus<topics<price_asked>, inproc_transport, decimal_codec, recorder> b(t, recorder{&log});
+    auto r = b.respond<price_asked>([](const price_asked& q) {
+        if (q.n < 0)
+            throw std::runtime_error("negative");
+        return quote{q.n * 2};
+    });
+
+    // The in-process transport runs the responder inside the request: its delivery is heard
+    // first, then the request's publish (reported once the transport returned, as a publish).
+    auto reply = b.request(price_asked{4});
+    REQUIRE(reply.has_value());
+    CHECK(reply->n == 8);
+    CHECK(log.all() == std::vector<heard>{delivered("prices.asked"), published("prices.asked")});
+    log.clear();
+
+    // A throwing responder: nacked, its failure is the reply; no dead letter.
+    auto thrown = b.request(price_asked{-4});
+    CHECK(thrown.code() == errc::exception);
+    CHECK(log.all() == std::vector<heard>{delivered("prices.asked"), nacked("prices.asked"),
+                                          published("prices.asked")});
+    log.clear();
+
+    // Nobody listening: the request went out (published), unanswered.
+    r.unsubscribe();
+    CHECK(b.request(price_asked{1}).code() == errc::no_responders);
+    CHECK(log.all() == std::vector<heard>{published("prices.asked")});
+    log.clear();
+
+    // A transport that refuses the request: not published.
+    t.drain();
+    CHECK(b.request(price_asked{1}).code() == errc::channel_closed);
+    CHECK(log.all().empty());
+}
+
 TEST_CASE("sync bus events: without a listener the bus is the same type and takes no storage",
           "[observe][channel][bus]") {
     STATIC_REQUIRE(std::is_same_v<bus<shop>::listener_type, null_listener>);
@@ -298,6 +506,22 @@ TEST_CASE("sync bus events: without a listener the bus is the same type and take
     STATIC_REQUIRE(
         sizeof(bus<topics<order_created>, inproc_transport, decimal_codec>) ==
         sizeof(bus<topics<order_created>, inproc_transport, decimal_codec, null_listener>));
+    // Responders are called through the listener-free entry unless the listener hears a
+    // per-call event.
+    STATIC_REQUIRE(!detail::hears_responder_calls<null_listener>);
+    STATIC_REQUIRE(!detail::hears_responder_calls<publish_counter>);
+    STATIC_REQUIRE(detail::hears_responder_calls<recorder>);
+    STATIC_REQUIRE(detail::hears_responder_calls<metrics_listener>);
+    STATIC_REQUIRE(sizeof(bus<desk>) == sizeof(std::shared_ptr<int>) + sizeof(any_clock));
+    bus<desk> plain;
+    auto r = plain.respond<price_asked>([](const price_asked& q) { return quote{q.n}; });
+    CHECK(plain.request(price_asked{3})->n == 3);
+    int published_n = 0;
+    bus<desk, inproc_transport, void, publish_counter> counted{publish_counter{&published_n}};
+    auto rc = counted.respond<price_asked>([](const price_asked& q) { return quote{q.n}; });
+    CHECK(counted.request(price_asked{3})->n == 3);
+    CHECK(counted.request<lookup, int>(lookup{1}).code() == errc::no_responders);
+    CHECK(published_n == 2);
     // `(t, {})` still means the options (the listener constructors are not offered for
     // null_listener).
     inproc_transport t;

@@ -103,10 +103,11 @@ struct pick_front {
 /// `Codec`) or a byte `message_transport` with a `Codec` for every topic.
 ///
 /// **Events:** `Listener` (the default `null_listener` costs nothing: no storage, no code) hears
-/// `channel_published` per publish, `channel_delivered` per handler call, `channel_nacked` for a
-/// handler that throws and, over a byte transport, `channel_dead_lettered` for a message sent to
-/// the dead-letter sink (malformed, or its handler threw). Each carries the topic's subject
-/// (`subject_of<M>`). Give the listener to the constructor.
+/// `channel_published` per publish and per request, `channel_delivered` per handler or responder
+/// call, `channel_nacked` for a handler or responder that throws and, over a byte transport,
+/// `channel_dead_lettered` for a message sent to the dead-letter sink (malformed, or its handler
+/// threw). Each carries the topic's subject (`subject_of<M>`). Give the listener to the
+/// constructor.
 template <class Topics, class Transport = inproc_transport, class Codec = void,
           class Listener = null_listener>
 class bus : public detail::pick_front<Topics, Transport, Codec, Listener>::type {
@@ -137,8 +138,13 @@ class typed_bus_front {
 /// **Complexity:** publish O(handlers); subscribe/unsubscribe O(handlers of the topic).
 /// **Events** (`Listener`, on the publishing thread, in this order): `channel_published` when
 /// `publish` starts, then per handler `channel_delivered` just before the call and, when it
-/// throws, `channel_nacked` (the exception still reaches the publisher: no dead letter). With
-/// `null_listener` the publish path is the same code as without a listener.
+/// throws, `channel_nacked` (the exception still reaches the publisher: no dead letter). A
+/// request likewise, on the requesting thread: `channel_published` as `request` starts (also
+/// when nobody responds or the deadline has passed: those outcomes have no event of their own),
+/// then per responder that runs (a declining one too; one of another reply type is not run)
+/// `channel_delivered` and, when it throws, `channel_nacked` (its exception is the reply, as
+/// without a listener). With `null_listener` the publish and request paths are the same code
+/// as without a listener.
 template <class... T, class Transport, class Listener>
 class typed_bus_front<topics<T...>, Transport, void, Listener> {
 public:
@@ -234,8 +240,7 @@ public:
                 std::is_same_v<detail::declared_reply_t<Req>, detail::no_reply_declared> ||
                     std::is_same_v<detail::declared_reply_t<Req>, Reply>,
                 "bulwark::bus::request<Req, Reply>: Reply differs from Req::reply_type");
-            return detail::run_request<Reply>(core_->template responders<Req>(), req, md, clock_,
-                                              deadline);
+            return request_heard<Reply>(req, md, deadline);
         }
     }
     /// `request` with a timeout relative to the bus clock's now.
@@ -302,6 +307,22 @@ private:
             }
         } else {
             return core_->publish(m, md);
+        }
+    }
+
+    /// The request with its events: `channel_published` as it starts, then per responder that
+    /// runs `channel_delivered` and, when it throws, `channel_nacked`. For a listener that hears
+    /// neither per-call event the responders are called as without a listener.
+    template <class Reply, class Req>
+    outcome<Reply> request_heard(const Req& req, message_metadata& md, time_point deadline) {
+        constexpr std::string_view subject = subject_v<Req>;
+        bulwark::emit(listener_, events::channel_published{subject});
+        auto& list = core_->template responders<Req>();
+        if constexpr (detail::hears_responder_calls<Listener>) {
+            const detail::responder_hooks hooks = detail::responder_hooks_for(listener_, subject);
+            return detail::run_request<Reply>(list, req, md, clock_, deadline, hooks);
+        } else {
+            return detail::run_request<Reply>(list, req, md, clock_, deadline);
         }
     }
 

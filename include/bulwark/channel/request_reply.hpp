@@ -14,15 +14,23 @@
 ///
 /// The reply type of a request type is `Req::reply_type` when declared (checked at compile
 /// time); otherwise each request names it, and a responder replying another type is skipped.
+///
+/// A bus with a listener reports a request as a publish (`channel_published`) and each
+/// responder that runs as a delivery (`channel_delivered`, then `channel_nacked` if it throws);
+/// see `bus`.
 
 #include <bulwark/channel/detail/cow_list.hpp>
 #include <bulwark/channel/envelope.hpp>
 #include <bulwark/channel/topics.hpp>
 #include <bulwark/core/outcome.hpp>
 #include <bulwark/core/time.hpp>
+#include <bulwark/observe/events.hpp>
+#include <bulwark/observe/listener.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -98,12 +106,49 @@ constexpr void responder_return_check() {
                   "(Expected), std::optional<Expected> or outcome<Expected> (got Got)");
 }
 
+/// Whether `L` hears responder calls: then a request calls its responders through
+/// `responder_node::call_heard`; otherwise through `call`, the code of a bus without a listener.
+template <class L>
+inline constexpr bool hears_responder_calls =
+    hears<L, events::channel_delivered> || hears<L, events::channel_nacked>;
+
+/// A listener as a responder node sees it (the node does not know the listener's type):
+/// `ran` just before the responder runs, `threw` when it throws (the exception is still the
+/// reply). Made by `responder_hooks_for`; lives on the requesting (or receiving) stack.
+struct responder_hooks {
+    void* listener = nullptr;
+    std::string_view subject{};
+    std::uint32_t delivery = 1;
+    void (*ran)(const responder_hooks&) = nullptr;
+    void (*threw)(const responder_hooks&) = nullptr;
+};
+
+/// The hooks that tell `l` `channel_delivered` and `channel_nacked` with `subject` and
+/// `delivery` (the transport's delivery count over a byte transport; 1 in process).
+template <class L>
+responder_hooks responder_hooks_for(L& l, std::string_view subject, std::uint32_t delivery = 1) {
+    return {&l, subject, delivery,
+            [](const responder_hooks& h) {
+                bulwark::emit(*static_cast<L*>(h.listener),
+                              events::channel_delivered{h.subject, h.delivery});
+            },
+            [](const responder_hooks& h) {
+                bulwark::emit(*static_cast<L*>(h.listener),
+                              events::channel_nacked{h.subject, h.delivery});
+            }};
+}
+
 template <class Policy, class Req>
 struct responder_node : node_base<Policy> {
     /// Writes the reply into `out` (a `std::optional<outcome<Reply>>`) when `tag` is the
     /// responder's reply type; returns false when it declined or replies another type.
     bool (*call)(responder_node*, const Req&, const message_metadata&, void* out,
                  const void* tag) = nullptr;
+    /// `call`, heard: `hooks.ran` once the reply type matched, just before the responder runs
+    /// (also when it then declines), and `hooks.threw` when it throws. A separate entry so that
+    /// `call`, the path of a bus without a listener, stays as it was.
+    bool (*call_heard)(responder_node*, const Req&, const message_metadata&, void* out,
+                       const void* tag, const responder_hooks& hooks) = nullptr;
 };
 
 template <class Policy, class Req, class F>
@@ -119,6 +164,7 @@ struct responder_node_impl final : responder_node<Policy, Req> {
             delete static_cast<responder_node_impl*>(n);
         };
         this->call = &invoke;
+        this->call_heard = &invoke_heard;
     }
     decltype(auto) call_fn(const Req& r, const message_metadata& md) {
         if constexpr (std::is_invocable_v<F&, const Req&>)
@@ -128,10 +174,24 @@ struct responder_node_impl final : responder_node<Policy, Req> {
     }
     static bool invoke(responder_node<Policy, Req>* n, const Req& r, const message_metadata& md,
                        void* out, const void* tag) {
+        return respond<false>(n, r, md, out, tag, nullptr);
+    }
+    static bool invoke_heard(responder_node<Policy, Req>* n, const Req& r,
+                             const message_metadata& md, void* out, const void* tag,
+                             const responder_hooks& hooks) {
+        return respond<true>(n, r, md, out, tag, &hooks);
+    }
+    /// The one body of `invoke` and `invoke_heard`; `Heard` adds the two hook calls.
+    template <bool Heard>
+    [[gnu::always_inline]] static bool respond(responder_node<Policy, Req>* n, const Req& r,
+                                               const message_metadata& md, void* out,
+                                               const void* tag, const responder_hooks* hooks) {
         if (tag != &type_tag<reply>)
             return false;
         auto* self = static_cast<responder_node_impl*>(n);
         auto& slot = *static_cast<std::optional<outcome<reply>>*>(out);
+        if constexpr (Heard)
+            hooks->ran(*hooks);
         try {
             if constexpr (std::is_void_v<raw>) {
                 self->call_fn(r, md);
@@ -145,16 +205,32 @@ struct responder_node_impl final : responder_node<Policy, Req> {
                 slot.emplace(self->call_fn(r, md));
             }
         } catch (...) {
+            if constexpr (Heard)
+                hooks->threw(*hooks);
             slot.emplace(outcome<reply>::current_exception());
         }
         return true;
     }
 };
 
-/// The request core shared by `bus::request` and the query and command buses.
-template <class Reply, class Policy, class Req>
-outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, const Req& req,
-                           message_metadata& md, const any_clock& clock, time_point deadline) {
+/// One responder call: through `call_heard` when `Heard`, else through `call`.
+template <bool Heard, class Policy, class Req>
+[[gnu::always_inline]] inline bool call_responder(responder_node<Policy, Req>* n, const Req& req,
+                                                  const message_metadata& md, void* out,
+                                                  const void* tag, const responder_hooks* hooks) {
+    if constexpr (Heard)
+        return n->call_heard(n, req, md, out, tag, *hooks);
+    else
+        return n->call(n, req, md, out, tag);
+}
+
+/// The loop of `run_request`: asks the live responders in order until one replies. `Heard`
+/// calls them through `call_heard` with `hooks`; otherwise through `call`.
+template <class Reply, bool Heard, class Policy, class Req>
+[[gnu::always_inline]] inline outcome<Reply>
+ask_responders(cow_list<Policy, responder_node<Policy, Req>>& list, const Req& req,
+               message_metadata& md, const any_clock& clock, time_point deadline,
+               const responder_hooks* hooks) {
     stamp(md); // the request id is the correlation id its reply answers
     std::optional<outcome<Reply>> reply;
     enum { none, timed_out, replied } state = none;
@@ -169,7 +245,7 @@ outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, 
                 state = timed_out;
                 return;
             }
-            if (n->call(n, req, md, &reply, &type_tag<Reply>)) {
+            if (call_responder<Heard>(n, req, md, &reply, &type_tag<Reply>, hooks)) {
                 state = replied;
                 return;
             }
@@ -180,6 +256,22 @@ outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, 
     if (state == replied)
         return std::move(*reply);
     return state == timed_out ? errc::timeout : errc::no_responders;
+}
+
+/// The request core shared by `bus::request` and the query and command buses.
+template <class Reply, class Policy, class Req>
+outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, const Req& req,
+                           message_metadata& md, const any_clock& clock, time_point deadline) {
+    return ask_responders<Reply, false>(list, req, md, clock, deadline, nullptr);
+}
+
+/// `run_request` heard through `hooks` (see `responder_hooks`): each responder that runs is
+/// reported before it runs, and again when it throws. The outcome is the same as unheard.
+template <class Reply, class Policy, class Req>
+outcome<Reply> run_request(cow_list<Policy, responder_node<Policy, Req>>& list, const Req& req,
+                           message_metadata& md, const any_clock& clock, time_point deadline,
+                           const responder_hooks& hooks) {
+    return ask_responders<Reply, true>(list, req, md, clock, deadline, &hooks);
 }
 
 } // namespace bulwark::detail

@@ -65,6 +65,11 @@ class byte_bus_front {
 /// (with the transport's delivery count) before the handler runs, `channel_nacked` then
 /// `channel_dead_lettered` (`failed`) when it throws, and `channel_dead_lettered` (`malformed`)
 /// for a message that cannot be decoded (no delivery: the handler never sees it).
+/// Request/reply: `request` reports `channel_published` once the request went out (a reply,
+/// `no_responders` or `timeout`; not for a request the transport refused); a responder, on the
+/// transport's thread, `channel_delivered` before it runs and `channel_nacked` when it throws
+/// (its failure is still the reply: no dead letter); a request that cannot be decoded is
+/// dead-lettered `malformed` as a message is.
 template <class... T, class Transport, class Codec, class Listener>
 class byte_bus_front<topics<T...>, Transport, Codec, Listener> {
     static_assert(message_transport<Transport>,
@@ -170,6 +175,10 @@ public:
         std::vector<std::byte> body;
         encode(req, md, h, body);
         auto r = st_->t->request(subject_v<Req>, h, body, deadline);
+        // Published once it went out: a reply, or nobody answering it (a refusal such as
+        // `channel_closed` or `invalid_subject` is not a publish, as in `publish`).
+        if (r || r.code() == errc::no_responders || r.code() == errc::timeout)
+            bulwark::emit(st_->listener, events::channel_published{subject_v<Req>});
         if (!r)
             return r.error();
         if (auto e = r->headers.get(reply_error_header)) {
@@ -219,7 +228,7 @@ public:
                             if (!req)
                                 return st->malformed(v, failure_text(req.error()));
                             std::optional<outcome<reply>> slot;
-                            if (!node->call(node.get(), *req, *md, &slot, &type_tag<reply>))
+                            if (!answer(*st, *node, v, *req, *md, slot))
                                 return settle::ack(); // declined: no reply (a requester times out)
                             if (v.reply_to.empty())
                                 return settle::ack();
@@ -327,6 +336,21 @@ private:
             return settle::term();
         }
     };
+
+    /// Runs responder `node` for the received request `v`; returns false when it declined. A
+    /// listener that hears per-call events hears `channel_delivered` (the transport's delivery
+    /// count) before it runs and `channel_nacked` when it throws; others: the plain call.
+    template <class Node, class Req, class Reply>
+    static bool answer(shared& st, Node& node, const message_view& v, const Req& req,
+                       const message_metadata& md, std::optional<outcome<Reply>>& slot) {
+        if constexpr (hears_responder_calls<Listener>) {
+            const responder_hooks hooks =
+                responder_hooks_for(st.listener, v.subject, v.delivery_count);
+            return node.call_heard(&node, req, md, &slot, &type_tag<Reply>, hooks);
+        } else {
+            return node.call(&node, req, md, &slot, &type_tag<Reply>);
+        }
+    }
 
     template <class M>
     void encode(const M& m, const message_metadata& md, header_map& h,
