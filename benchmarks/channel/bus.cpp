@@ -8,6 +8,7 @@
 #include <bulwark/channel/bus.hpp>
 #include <bulwark/observe/metrics.hpp>
 
+#include "bench_support.hpp"
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>
@@ -215,18 +216,6 @@ void BM_publish_floor(benchmark::State& state) {
     benchmark::DoNotOptimize(sum);
 }
 
-constexpr int paired_batch = 1024;
-/// One batch of `once()` calls, timed; out of line, so that each contender's loop is compiled
-/// alone, as in its own benchmark.
-template <class F>
-[[gnu::noinline]] double time_batch(F& once) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
-    for (int i = 0; i < paired_batch; ++i)
-        once();
-    return std::chrono::duration<double, std::nano>(clock::now() - start).count();
-}
-
 /// The publish, the direct-call loop and the floor measured *paired*: each iteration times one
 /// batch of each, in a rotating order, so that a slow spell of the shared machine (another
 /// process, a frequency change) falls on all three alike. The figures of a few nanoseconds that
@@ -250,7 +239,6 @@ void BM_publish_paired(benchmark::State& state) {
     std::atomic<floor_list*> head{list.get()};
     tick t;
     bus.publish(t); // warm this thread's hazard record
-    auto timed = [](auto& once) { return time_batch(once); };
     auto publish = [&] {
         benchmark::DoNotOptimize(&t);
         bus.publish(t);
@@ -265,27 +253,10 @@ void BM_publish_paired(benchmark::State& state) {
         benchmark::DoNotOptimize(&t);
         floor_publish(head, t);
     };
-    double ns[3] = {0, 0, 0};
-    unsigned turn = 0;
-    for (auto _ : state) {
-        for (unsigned k = 0; k < 3; ++k)
-            switch ((turn + k) % 3) {
-            case 0:
-                ns[0] += timed(publish);
-                break;
-            case 1:
-                ns[1] += timed(direct);
-                break;
-            default:
-                ns[2] += timed(floor);
-                break;
-            }
-        ++turn;
-    }
-    const double calls = static_cast<double>(state.iterations()) * paired_batch;
-    state.counters["bulwark_ns"] = ns[0] / calls;
-    state.counters["direct_ns"] = ns[1] / calls;
-    state.counters["floor_ns"] = ns[2] / calls;
+    const auto ns = bulwark::bench::run_paired(state, publish, direct, floor);
+    state.counters["bulwark_ns"] = ns[0];
+    state.counters["direct_ns"] = ns[1];
+    state.counters["floor_ns"] = ns[2];
     state.counters["ratio"] = ns[0] / ns[1];
     state.counters["floor_ratio"] = ns[2] / ns[1];
     benchmark::DoNotOptimize(sum);
@@ -323,6 +294,35 @@ void BM_connect_disconnect_sigcxx(benchmark::State& state) {
     });
 }
 
+/// Subscribe + unsubscribe against Boost.Signals2's connect + disconnect, paired (see
+/// `run_paired`), each beside 10 standing subscribers: the two figures, alone ±10 % from run to
+/// run, are of one size, so only a paired ratio says which is cheaper. Counters: ns per pair of
+/// each (`bulwark_ns`, `signals2_ns`) and `ratio` = bulwark / Signals2. Allocations per call are
+/// BM_connect_disconnect_bulwark's.
+void BM_connect_disconnect_paired(benchmark::State& state) {
+    bulwark::bus<bench_topics> bus;
+    boost::signals2::signal<void(const tick&)> sig;
+    long sum = 0;
+    std::vector<bulwark::subscription> subs;
+    for (int i = 0; i < 10; ++i) {
+        subs.push_back(bus.subscribe<tick>(counter_handler{&sum}));
+        sig.connect(counter_handler{&sum});
+    }
+    auto ours = [&] {
+        auto s = bus.subscribe<tick>(counter_handler{&sum});
+        s.unsubscribe();
+    };
+    auto peer = [&] {
+        auto c = sig.connect(counter_handler{&sum});
+        c.disconnect();
+    };
+    const auto ns = bulwark::bench::run_paired(state, ours, peer);
+    state.counters["bulwark_ns"] = ns[0];
+    state.counters["signals2_ns"] = ns[1];
+    state.counters["ratio"] = ns[0] / ns[1];
+    benchmark::DoNotOptimize(sum);
+}
+
 } // namespace
 
 BENCHMARK(BM_publish_bulwark)->Arg(1)->Arg(10)->Arg(100);
@@ -338,3 +338,4 @@ BENCHMARK(BM_publish_paired)->Arg(1)->Arg(10);
 BENCHMARK(BM_connect_disconnect_bulwark);
 BENCHMARK(BM_connect_disconnect_signals2);
 BENCHMARK(BM_connect_disconnect_sigcxx);
+BENCHMARK(BM_connect_disconnect_paired);
