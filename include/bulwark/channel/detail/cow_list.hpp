@@ -255,9 +255,15 @@ private:
             ++retired_n_;
             retired_bytes_ += old->bytes();
         }
-        // The multi-threaded scan costs a process-wide fence: amortize it over many writes.
-        if (Policy::concurrent && retired_n_ < reclaim_batch && retired_bytes_ < reclaim_bytes)
-            return nullptr;
+        if constexpr (Policy::concurrent) {
+            // With no other thread holding a hazard record, reclaim now, without a fence; else
+            // the scan costs a process-wide fence: amortize it over many writes.
+            const hazard_record* mine = thread_hazard_owner().rec;
+            if (hazard_domain::instance().alone(mine))
+                return reclaim(&mine);
+            if (retired_n_ < reclaim_batch && retired_bytes_ < reclaim_bytes)
+                return nullptr;
+        }
         return reclaim();
     }
 
@@ -291,15 +297,21 @@ private:
     /// Recycles replaced snapshots no reader holds; hands back the removed nodes (to destroy
     /// outside the lock) once no old snapshot (which could still list them) remains. Called
     /// with the mutex held.
-    node_base<Policy>* reclaim() noexcept {
+    /// `alone` (multi-threaded lists): no thread but the caller holds a hazard record, and
+    /// `*alone` is the caller's (see `hazard_domain::alone`); only its slots are read, and no
+    /// fence is needed.
+    node_base<Policy>* reclaim(const hazard_record* const* alone = nullptr) noexcept {
         bool all = true;
         if constexpr (Policy::concurrent) {
-            heavy_fence();
-            auto& domain = hazard_domain::instance();
+            if (alone == nullptr)
+                heavy_fence();
+            const hazard_scan held = alone != nullptr
+                                         ? hazard_scan(hazard_domain::instance(), *alone)
+                                         : hazard_scan(hazard_domain::instance());
             snap* keep = nullptr;
             for (snap* s = retired_; s != nullptr;) {
                 snap* next = s->next;
-                if (domain.protects(s)) {
+                if (held.holds(s)) {
                     s->next = keep;
                     keep = s;
                 } else {
