@@ -99,7 +99,9 @@ private:
 /// Reclaiming a multi-threaded list costs a process-wide fence (`membarrier`, a few µs on a
 /// VM), so it runs once per `reclaim_batch` replaced snapshots (or once they hold
 /// `reclaim_bytes`): the fence is then a small share of each write, and memory held by retired
-/// snapshots stays bounded.
+/// snapshots stays bounded. When no other thread holds a hazard record (one thread publishes
+/// and writes, or the others have ended), no other thread can be reading: the write reclaims
+/// at once, with no fence (`hazard_domain::alone`).
 template <class Policy, class Node>
 class cow_list final : public removable {
     using snap = snapshot<Node>;
