@@ -17,6 +17,8 @@
 #include <bulwark/detail/coarse_clock.hpp>
 #include <bulwark/runtime/any_clock.hpp>
 
+#include "floor_ops.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -26,11 +28,10 @@
 
 namespace {
 
-// Each atomic is alone on its cache line and touched by one thread: uncontended, as on a
-// policy's success path with one caller.
-struct alignas(64) padded {
-    std::atomic<std::uint64_t> v{1};
-};
+using bulwark::bench::arm_disarm;
+using bulwark::bench::lane_slot;
+using bulwark::bench::padded;
+using bulwark::bench::wake_word;
 
 void BM_floor_relaxed_load(benchmark::State& state) {
     padded a;
@@ -88,27 +89,6 @@ void BM_floor_rate_limiter(benchmark::State& state) {
     }
 }
 
-// One timer entry's arm and disarm on the owner's lane: a release store then a load, twice
-// (the asymmetric fence's frequent side; the timer thread pays the membarrier).
-struct alignas(64) lane_slot {
-    std::atomic<std::uint64_t> generation{0};
-    std::atomic<std::int64_t> due{0};
-    std::atomic<std::uint64_t> claim{0};
-};
-struct alignas(64) wake_word {
-    std::atomic<std::int64_t> next{std::numeric_limits<std::int64_t>::max()};
-};
-inline void arm_disarm(lane_slot& s, const wake_word& w, std::int64_t due) {
-    const std::uint64_t g = s.generation.load(std::memory_order_relaxed) + 1;
-    s.due.store(due, std::memory_order_relaxed);
-    s.generation.store(g, std::memory_order_release);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    benchmark::DoNotOptimize(w.next.load(std::memory_order_relaxed) < due);
-    s.generation.store(g + 1, std::memory_order_release);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    benchmark::DoNotOptimize(s.claim.load(std::memory_order_relaxed) == g);
-}
-
 // A stopping timeout: a coarse clock read + one arm and disarm.
 void BM_floor_timeout_stopping(benchmark::State& state) {
     lane_slot s;
@@ -130,25 +110,11 @@ void BM_floor_breaker_time_window(benchmark::State& state) {
     }
 }
 
-// The standard pipeline (bulkhead → total timeout → retry → time-window breaker → attempt
-// timeout): a permit taken and given back (CAS + fetch_sub), one coarse clock read shared by
-// the timeouts and the breaker, two arms and disarms, the breaker's state load and window
-// fetch_add.
+// The standard pipeline's unavoidable operations (bulwark::bench::standard_floor).
 void BM_floor_standard_pipeline(benchmark::State& state) {
-    padded permits, st, bucket;
-    lane_slot outer, inner;
-    wake_word w;
-    for (auto _ : state) {
-        std::uint64_t p = permits.v.load(std::memory_order_relaxed);
-        benchmark::DoNotOptimize(
-            permits.v.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel));
-        const std::int64_t t = bulwark::detail::coarse_clock::now().time_since_epoch().count();
-        arm_disarm(outer, w, t + 30'000'000'000);
-        benchmark::DoNotOptimize(st.v.load(std::memory_order_acquire));
-        arm_disarm(inner, w, t + 10'000'000'000);
-        benchmark::DoNotOptimize(bucket.v.fetch_add(1, std::memory_order_relaxed));
-        benchmark::DoNotOptimize(permits.v.fetch_sub(1, std::memory_order_acq_rel));
-    }
+    bulwark::bench::standard_floor floor;
+    for (auto _ : state)
+        floor.once();
 }
 
 } // namespace

@@ -16,6 +16,7 @@
 #include <bulwark/policy/timeout.hpp>
 
 #include "bench_support.hpp"
+#include "floor_ops.hpp"
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>
@@ -262,14 +263,45 @@ void BM_standard_bulwark(benchmark::State& state) {
     auto p = bulwark::standard_pipeline();
     run_bulwark(state, p);
 }
-void BM_standard_seed(benchmark::State& state) {
-    seed_chain chain;
+/// The standard pipeline's five stages, seed-style, into `chain`.
+void add_standard_seed(seed_chain& chain) {
     chain.add(std::make_unique<seed_bulkhead>());
     chain.add(std::make_unique<seed_timeout>(30s));
     chain.add(std::make_unique<seed_retry>());
     chain.add(std::make_unique<seed_breaker>());
     chain.add(std::make_unique<seed_timeout>(10s));
+}
+void BM_standard_seed(benchmark::State& state) {
+    seed_chain chain;
+    add_standard_seed(chain);
     run_seed(state, chain);
+}
+/// The standard pipeline, the seed-style chain and the pipeline's floor
+/// (`bench::standard_floor`), paired (see `run_paired`): the chain's time moves by a quarter
+/// from run to run on the shared VM (210-278 ns), and with it the separate benchmarks' ratio;
+/// taken in alternating batches, the ratio and the floor's ratio hold still. Counters: ns per
+/// call of each (`bulwark_ns`, `seed_ns`, `floor_ns`), `ratio` = bulwark / seed,
+/// `floor_ratio` = floor / seed, `speedup` = seed / bulwark. Allocations per call are those of
+/// BM_standard_bulwark and BM_standard_seed.
+void BM_standard_paired(benchmark::State& state) {
+    auto p = bulwark::standard_pipeline();
+    seed_chain chain;
+    add_standard_seed(chain);
+    int input = 1;
+    op_t op{&input};
+    seed_next seed_op = op;
+    bulwark::context ctx_bulwark, ctx_seed;
+    bulwark::bench::standard_floor floor;
+    auto ours = [&] { benchmark::DoNotOptimize(p.execute(op, ctx_bulwark)); };
+    auto seed = [&] { benchmark::DoNotOptimize(chain.execute(seed_op, ctx_seed)); };
+    auto bare = [&] { floor.once(); };
+    const auto ns = bulwark::bench::run_paired(state, ours, seed, bare);
+    state.counters["bulwark_ns"] = ns[0];
+    state.counters["seed_ns"] = ns[1];
+    state.counters["floor_ns"] = ns[2];
+    state.counters["ratio"] = ns[0] / ns[1];
+    state.counters["floor_ratio"] = ns[2] / ns[1];
+    state.counters["speedup"] = ns[1] / ns[0];
 }
 // The standard pipeline with a count-based breaker window instead of MEHR's 30 s time window.
 void BM_standard_bulwark_count_window(benchmark::State& state) {
@@ -317,3 +349,4 @@ BENCHMARK(BM_standard_bulwark);
 BENCHMARK(BM_standard_bulwark_fresh_context);
 BENCHMARK(BM_standard_bulwark_count_window);
 BENCHMARK(BM_standard_seed);
+BENCHMARK(BM_standard_paired);
