@@ -260,9 +260,10 @@ private:
         if constexpr (Policy::concurrent) {
             // With no other thread holding a hazard record, reclaim now, without a fence; else
             // the scan costs a process-wide fence: amortize it over many writes.
+            auto& domain = hazard_domain::instance();
             const hazard_record* mine = thread_hazard_owner().rec;
-            if (hazard_domain::instance().alone(mine))
-                return reclaim(&mine);
+            if (domain.alone(mine))
+                return reclaim_unheld(hazard_scan(domain, mine));
             if (retired_n_ < reclaim_batch && retired_bytes_ < reclaim_bytes)
                 return nullptr;
         }
@@ -299,34 +300,12 @@ private:
     /// Recycles replaced snapshots no reader holds; hands back the removed nodes (to destroy
     /// outside the lock) once no old snapshot (which could still list them) remains. Called
     /// with the mutex held.
-    /// `alone` (multi-threaded lists): no thread but the caller holds a hazard record, and
-    /// `*alone` is the caller's (see `hazard_domain::alone`); only its slots are read, and no
-    /// fence is needed.
-    node_base<Policy>* reclaim(const hazard_record* const* alone = nullptr) noexcept {
-        bool all = true;
+    node_base<Policy>* reclaim() noexcept {
         if constexpr (Policy::concurrent) {
-            if (alone == nullptr)
-                heavy_fence();
-            const hazard_scan held = alone != nullptr
-                                         ? hazard_scan(hazard_domain::instance(), *alone)
-                                         : hazard_scan(hazard_domain::instance());
-            snap* keep = nullptr;
-            for (snap* s = retired_; s != nullptr;) {
-                snap* next = s->next;
-                if (held.holds(s)) {
-                    s->next = keep;
-                    keep = s;
-                } else {
-                    --retired_n_;
-                    retired_bytes_ -= s->bytes();
-                    recycle(s);
-                }
-                s = next;
-            }
-            retired_ = keep;
-            all = keep == nullptr;
+            heavy_fence();
+            return reclaim_unheld(hazard_scan(hazard_domain::instance()));
         } else {
-            all = readers_ == 0;
+            const bool all = readers_ == 0;
             if (all) {
                 for (snap* s = retired_; s != nullptr;) {
                     snap* next = s->next;
@@ -337,7 +316,34 @@ private:
                 retired_n_ = 0;
                 retired_bytes_ = 0;
             }
+            return settle(all);
         }
+    }
+
+    /// The multi-threaded part of `reclaim`, once `held` has read the slots that may protect a
+    /// retired snapshot: every thread's after the fence, or only the caller's when it is alone
+    /// (`hazard_domain::alone`, no fence needed).
+    node_base<Policy>* reclaim_unheld(const hazard_scan& held) noexcept {
+        snap* keep = nullptr;
+        for (snap* s = retired_; s != nullptr;) {
+            snap* next = s->next;
+            if (held.holds(s)) {
+                s->next = keep;
+                keep = s;
+            } else {
+                --retired_n_;
+                retired_bytes_ -= s->bytes();
+                recycle(s);
+            }
+            s = next;
+        }
+        retired_ = keep;
+        return settle(keep == nullptr);
+    }
+
+    /// Hands back the removed nodes when `all` retired snapshots are gone, and records what
+    /// is left for the next reclamation.
+    node_base<Policy>* settle(bool all) noexcept {
         node_base<Policy>* dead = nullptr;
         if (all) {
             dead = retired_nodes_;
